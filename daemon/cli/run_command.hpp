@@ -1,0 +1,29 @@
+// `sandboxd-host run`: boot a VM, run one command in it with the caller's
+// stdin, stream its stdout and stderr to the terminal, exit with its status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "daemon/vm/accelerator.hpp"
+
+namespace sandboxd::cli {
+
+struct RunOptions {
+  std::string image = "default";
+  unsigned cpus = 1;
+  unsigned memory_mib = 256;
+  std::string accelerator = "auto";
+  std::vector<std::string> env;  // NAME=value, added to the defaults
+  std::string cwd = "/";
+  std::vector<std::string> command;
+  bool print_timing = false;
+};
+
+// Exit status of the command: its own code, 128+N when killed by signal N,
+// 126/127 when it could not be started, 125 when sandboxd itself failed.
+int run_command(const RunOptions& options);
+
+inline constexpr int kSandboxFailure = 125;
+
+}  // namespace sandboxd::cli

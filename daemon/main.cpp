@@ -1,0 +1,42 @@
+// sandboxd-host: the sandboxd daemon and its command-line entry points.
+#include <CLI/CLI.hpp>
+#include <spdlog/cfg/env.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/cli/run_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sandboxd-host: disposable Linux micro-VMs for AI agents"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(SANDBOXD_VERSION));
+  int verbosity = 0;
+  app.add_flag("-v,--verbose", verbosity, "More log output (repeat for debug)");
+
+  sandboxd::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Boot a sandbox, run one command in it, exit with its status");
+  run_cmd->add_option("--image", run.image, "Guest image name")->capture_default_str();
+  run_cmd->add_option("--cpus", run.cpus, "Virtual CPUs")->check(CLI::Range(1, 64))->capture_default_str();
+  run_cmd->add_option("--memory", run.memory_mib, "Memory in MiB")->check(CLI::Range(64, 65536))->capture_default_str();
+  run_cmd->add_option("--accel", run.accelerator, "Accelerator: auto, kvm or tcg")->capture_default_str();
+  run_cmd->add_option("-e,--env", run.env, "Environment variable NAME=value (repeatable)")
+      ->check([](const std::string& s) { return s.find('=') == std::string::npos || s.front() == '=' ? "expected NAME=value" : ""; });
+  run_cmd->add_option("-w,--workdir", run.cwd, "Working directory in the guest")->capture_default_str();
+  run_cmd->add_flag("--timing", run.print_timing, "Print boot and total time to stderr");
+  run_cmd->add_option("command", run.command, "Command and arguments (after --)")->required();
+  run_cmd->positionals_at_end();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : sandboxd::cli::kSandboxFailure;
+  }
+
+  auto logger = spdlog::stderr_color_mt("sandboxd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(verbosity >= 2 ? spdlog::level::debug : verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
+  spdlog::cfg::load_env_levels();
+
+  if (*run_cmd) return sandboxd::cli::run_command(run);
+  return 0;
+}

@@ -1,0 +1,47 @@
+#include "daemon/vm/qemu_command.hpp"
+
+namespace sandboxd::vm {
+
+std::string kernel_command_line(const QemuConfig& config) {
+  // quiet: the 8250 UART is slow to emulate, every console line costs boot time.
+  // panic=-1 with -no-reboot: a guest kernel panic ends QEMU at once instead of
+  // leaving a dead VM until its deadline.
+  std::string cmdline = "console=ttyS0 quiet panic=-1 reboot=t";
+  if (config.accelerator == Accelerator::kTcg && config.tsc_khz) {
+    cmdline += " tsc_early_khz=" + std::to_string(*config.tsc_khz);
+  }
+  return cmdline;
+}
+
+std::vector<std::string> qemu_command_line(const QemuConfig& config) {
+  std::vector<std::string> args = {config.qemu_binary.string()};
+  auto add = [&](std::initializer_list<std::string> more) { args.insert(args.end(), more); };
+
+  add({"-M", "microvm"});
+  switch (config.accelerator) {
+    case Accelerator::kKvm: add({"-accel", "kvm", "-cpu", "host"}); break;
+    case Accelerator::kHvf: add({"-accel", "hvf", "-cpu", "host"}); break;
+    case Accelerator::kTcg: add({"-accel", "tcg", "-cpu", "max"}); break;
+  }
+  add({"-smp", std::to_string(config.cpus), "-m", std::to_string(config.memory_mib)});
+  add({"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"});
+  add({"-kernel", config.kernel.string(), "-initrd", config.initramfs.string()});
+  add({"-append", kernel_command_line(config)});
+  add({"-chardev", "socket,id=console,fd=" + std::to_string(config.console_fd), "-serial", "chardev:console"});
+  add({"-device", "virtio-serial-device,max_ports=4"});
+  add({"-chardev", "socket,id=ctl,fd=" + std::to_string(config.control_fd),
+       "-device", "virtserialport,chardev=ctl,name=sandbox.ctl"});
+  int n = 0;
+  for (const std::string& port : config.extra_ports) {
+    auto eq = port.find('=');
+    std::string id = "port" + std::to_string(n++);
+    add({"-chardev", "socket,id=" + id + ",fd=" + port.substr(eq + 1),
+         "-device", "virtserialport,chardev=" + id + ",name=" + port.substr(0, eq)});
+  }
+  if (config.seccomp_sandbox) {
+    add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  }
+  return args;
+}
+
+}  // namespace sandboxd::vm

@@ -1,0 +1,91 @@
+// One sandbox VM: its QEMU process, its control channel to the guest agent,
+// and its console, from boot to teardown.
+//
+// boot() reports exactly once: with the VM once the agent's hello arrived, or
+// with a reason (QEMU's own error, or the console tail when the guest never
+// answered before the deadline). A VM that fails to boot is killed before the
+// callback runs.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/sandbox/guest_agent.hpp"
+#include "daemon/vm/accelerator.hpp"
+#include "daemon/vm/guest_image.hpp"
+#include "daemon/vm/output_tail.hpp"
+#include "daemon/vm/qemu_process.hpp"
+
+namespace sandboxd::vm {
+
+struct VmSpec {
+  GuestImage image;
+  std::string qemu_binary = "/usr/bin/qemu-system-x86_64";
+  Accelerator accelerator = Accelerator::kTcg;
+  unsigned cpus = 1;
+  unsigned memory_mib = 256;
+  std::optional<std::uint64_t> tsc_khz;
+  bool seccomp_sandbox = true;
+  std::chrono::milliseconds boot_deadline{20000};
+  // Names of further virtserialports whose host ends the caller wants.
+  std::vector<std::string> extra_ports;
+};
+
+enum class BootFailure { kSpawnFailed, kQemuExited, kDeadline };
+
+struct BootError {
+  BootFailure kind;
+  std::string message;
+};
+
+class Vm : public std::enable_shared_from_this<Vm> {
+ public:
+  using Socket = boost::asio::local::stream_protocol::socket;
+  using BootCallback = std::function<void(Expected<std::shared_ptr<Vm>, BootError>)>;
+
+  static void boot(boost::asio::io_context& io, const VmSpec& spec, BootCallback done);
+  ~Vm();
+
+  sandbox::GuestAgent& agent() { return *agent_; }
+  QemuProcess& process() { return *process_; }
+  const VmSpec& spec() const { return spec_; }
+  std::string console_tail() const { return console_tail_.text(); }
+  std::chrono::microseconds boot_time() const { return boot_time_; }
+  Socket& extra_port(std::size_t i) { return extra_ports_.at(i); }
+
+  // Asks the guest to power off; kills QEMU if it has not exited after
+  // `grace`. `done` runs once QEMU is gone.
+  void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
+  void kill();
+  // Runs when QEMU exits for any reason, with a description of why.
+  void on_exit(std::function<void(const std::string&)> handler);
+
+ private:
+  Vm(boost::asio::io_context& io, VmSpec spec);
+  void read_console();
+  void finish_boot(Expected<std::shared_ptr<Vm>, BootError> result);
+  std::string exit_report() const;
+
+  boost::asio::io_context& io_;
+  VmSpec spec_;
+  std::shared_ptr<QemuProcess> process_;
+  std::shared_ptr<sandbox::GuestAgent> agent_;
+  std::optional<Socket> console_;
+  std::array<char, 4096> console_buf_{};
+  OutputTail console_tail_{8192};
+  std::vector<Socket> extra_ports_;
+  boost::asio::steady_timer timer_;
+  BootCallback boot_done_;
+  std::chrono::steady_clock::time_point spawned_at_;
+  std::chrono::microseconds boot_time_{0};
+  std::vector<std::function<void(const std::string&)>> exit_handlers_;
+};
+
+}  // namespace sandboxd::vm
