@@ -1,0 +1,95 @@
+// The VM layer driven directly: one booted guest, many execs at once, hostile
+// bytes from the host side, clean power-off.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "booted_vm.hpp"
+#include "protocol/codec.hpp"
+
+using namespace sandboxd;
+using namespace sandboxd::testing;
+namespace asio = boost::asio;
+
+
+TEST_CASE("vm: ten execs at once keep their outputs apart") {
+  BootedVm t;
+  std::vector<ExecOutcome> outcomes(10);
+  for (int i = 0; i < 10; ++i) {
+    // Each writes its own marker many times, interleaved in time with the others.
+    std::string script = "i=0; while [ $i -lt 200 ]; do echo exec-" + std::to_string(i) +
+                         "-line-$i; i=$((i+1)); done; exit " + std::to_string(i);
+    t.start(outcomes[static_cast<std::size_t>(i)], {"sh", "-c", script});
+  }
+  REQUIRE(t.run_until([&] {
+    for (auto& o : outcomes)
+      if (!o.done()) return false;
+    return true;
+  }));
+  for (int i = 0; i < 10; ++i) {
+    auto& o = outcomes[static_cast<std::size_t>(i)];
+    INFO("exec " << i << " failure: " << o.failure);
+    REQUIRE(o.exit.has_value());
+    CHECK(o.exit->status == i);
+    std::string expected;
+    for (int line = 0; line < 200; ++line) expected += "exec-" + std::to_string(i) + "-line-" + std::to_string(line) + "\n";
+    CHECK(o.out == expected);
+  }
+}
+
+TEST_CASE("vm: garbage and oversized frames from the host get errors, and the agent keeps serving") {
+  BootedVm t;
+  auto& channel = t.vm().agent().channel();
+  // Raw garbage that parses as a frame of unknown version.
+  channel.send_raw(Bytes{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{4}, std::byte{0x55}, std::byte{0x66},
+                         std::byte{0x77}, std::byte{0x88}});
+  // A well-framed message with a truncated body.
+  Bytes truncated;
+  ByteWriter w(truncated);
+  w.u32(4);
+  w.u8(protocol::kVersion);
+  w.u8(static_cast<std::uint8_t>(protocol::MessageType::kExecStart));
+  w.u16(0x0102);
+  channel.send_raw(truncated);
+  // A frame declaring 64 MiB, followed by that many bytes of junk in pieces.
+  Bytes oversized;
+  ByteWriter ow(oversized);
+  std::uint32_t huge = 64u << 20;
+  ow.u32(huge);
+  channel.send_raw(oversized);
+  for (std::uint32_t sent = 0; sent < huge; sent += 1u << 20) channel.send_raw(Bytes(1u << 20, std::byte{0xee}));
+
+  auto outcome = t.run({"echo", "still here"});
+  INFO(outcome.failure);
+  REQUIRE(outcome.exit.has_value());
+  CHECK(outcome.exit->status == 0);
+  CHECK(outcome.out == "still here\n");
+  CHECK(t.vm().agent().connected());
+}
+
+TEST_CASE("vm: a shutdown request powers the guest off on its own") {
+  BootedVm t;
+  bool down = false;
+  auto start = std::chrono::steady_clock::now();
+  // A generous grace: if the guest did not power off by itself, QEMU would be
+  // killed at the end of it and report a signal instead of a clean exit.
+  t.vm().shutdown(std::chrono::seconds(20), [&] { down = true; });
+  REQUIRE(t.run_until([&] { return down; }));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK(t.vm().process().describe_exit() == "exit status 0");
+}
+
+TEST_CASE("vm: unknown exec ids are refused without disturbing running execs") {
+  BootedVm t;
+  ExecOutcome sleeper;
+  std::uint32_t id = t.start(sleeper, {"sh", "-c", "read x; echo got $x"});
+  // Signals to an id nobody started are answered with an error, not obeyed.
+  t.vm().agent().channel().send(protocol::Signal{id + 1000, 9});
+  t.vm().agent().channel().send(protocol::Stdin{id + 1000, true, {}});
+  // The real exec still gets its stdin... it was started without stdin, so it
+  // reads EOF and prints an empty value.
+  REQUIRE(t.run_until([&] { return sleeper.done(); }));
+  REQUIRE(sleeper.exit.has_value());
+  CHECK(sleeper.out == "got\n");
+}

@@ -1,0 +1,138 @@
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/vm/accelerator.hpp"
+#include "daemon/vm/guest_image.hpp"
+#include "daemon/vm/host_tsc.hpp"
+#include "daemon/vm/qemu_command.hpp"
+
+using namespace sandboxd::vm;
+
+namespace {
+bool has_pair(const std::vector<std::string>& args, const std::string& flag, const std::string& value) {
+  for (std::size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == flag && args[i + 1] == value) return true;
+  return false;
+}
+
+std::filesystem::path temp_dir() {
+  auto dir = std::filesystem::temp_directory_path() / ("sandboxd-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("qemu command: microvm with no default devices and the fds handed over") {
+  QemuConfig c;
+  c.kernel = "/k";
+  c.initramfs = "/i";
+  c.control_fd = 7;
+  c.console_fd = 8;
+  c.cpus = 2;
+  c.memory_mib = 512;
+  auto args = qemu_command_line(c);
+  CHECK(has_pair(args, "-M", "microvm"));
+  CHECK(has_pair(args, "-accel", "tcg"));
+  CHECK(has_pair(args, "-smp", "2"));
+  CHECK(has_pair(args, "-m", "512"));
+  CHECK(has_pair(args, "-kernel", "/k"));
+  CHECK(has_pair(args, "-initrd", "/i"));
+  CHECK(has_pair(args, "-chardev", "socket,id=ctl,fd=7"));
+  CHECK(has_pair(args, "-chardev", "socket,id=console,fd=8"));
+  CHECK(has_pair(args, "-device", "virtserialport,chardev=ctl,name=sandbox.ctl"));
+  CHECK(std::find(args.begin(), args.end(), "-nodefaults") != args.end());
+  CHECK(std::find(args.begin(), args.end(), "-no-reboot") != args.end());
+  CHECK(std::find(args.begin(), args.end(), "-sandbox") != args.end());
+}
+
+TEST_CASE("qemu command: the TSC rate goes to TCG guests only") {
+  QemuConfig c;
+  c.tsc_khz = 2596130;
+  c.accelerator = Accelerator::kTcg;
+  CHECK(kernel_command_line(c).find("tsc_early_khz=2596130") != std::string::npos);
+  c.accelerator = Accelerator::kKvm;
+  CHECK(kernel_command_line(c).find("tsc_early_khz") == std::string::npos);
+  auto args = qemu_command_line(c);
+  CHECK(has_pair(args, "-accel", "kvm"));
+  CHECK(has_pair(args, "-cpu", "host"));
+}
+
+TEST_CASE("qemu command: -sandbox is left out where QEMU lacks seccomp") {
+  QemuConfig c;
+  c.seccomp_sandbox = false;
+  auto args = qemu_command_line(c);
+  CHECK(std::find(args.begin(), args.end(), "-sandbox") == args.end());
+}
+
+TEST_CASE("host tsc: cpu MHz is read as kHz without rounding") {
+  CHECK(tsc_khz_from_cpuinfo("processor\t: 0\ncpu MHz\t\t: 2596.130\ncache size\t: 512 KB\n") == 2596130u);
+  CHECK(tsc_khz_from_cpuinfo("cpu MHz\t\t: 3000\n") == 3000000u);
+  CHECK(tsc_khz_from_cpuinfo("cpu MHz\t\t: 1999.9\n") == 1999900u);
+  CHECK_FALSE(tsc_khz_from_cpuinfo("model name: x\n").has_value());
+  CHECK_FALSE(tsc_khz_from_cpuinfo("cpu MHz\t\t: fast\n").has_value());
+  CHECK_FALSE(tsc_khz_from_cpuinfo("cpu MHz").has_value());
+}
+
+TEST_CASE("accelerator: a fixed request is obeyed without probing") {
+  int probes = 0;
+  auto a = choose_accelerator({Accelerator::kTcg}, temp_dir() / "none", "k", [] { return true; },
+                              [&](Accelerator) { return ++probes, true; });
+  CHECK(a == Accelerator::kTcg);
+  CHECK(probes == 0);
+}
+
+TEST_CASE("accelerator: without a usable /dev/kvm, TCG and no probe") {
+  int probes = 0;
+  auto a = choose_accelerator({}, temp_dir() / "none", "k", [] { return false; },
+                              [&](Accelerator) { return ++probes, true; });
+  CHECK(a == Accelerator::kTcg);
+  CHECK(probes == 0);
+}
+
+TEST_CASE("accelerator: a KVM that cannot boot a guest falls back to TCG, and the verdict is cached") {
+  auto file = temp_dir() / "accel-fallback";
+  std::filesystem::remove(file);
+  int probes = 0;
+  auto probe_fails = [&](Accelerator) { return ++probes, false; };
+  CHECK(choose_accelerator({}, file, "host-1", [] { return true; }, probe_fails) == Accelerator::kTcg);
+  CHECK(choose_accelerator({}, file, "host-1", [] { return true; }, probe_fails) == Accelerator::kTcg);
+  CHECK(probes == 1);
+  // Another host (or QEMU, or kernel) probes again.
+  auto probe_works = [&](Accelerator) { return ++probes, true; };
+  CHECK(choose_accelerator({}, file, "host-2", [] { return true; }, probe_works) == Accelerator::kKvm);
+  CHECK(probes == 2);
+  // A later failure under KVM is remembered.
+  record_accelerator_failure(file, "host-2", Accelerator::kKvm);
+  CHECK(choose_accelerator({}, file, "host-2", [] { return true; }, probe_works) == Accelerator::kTcg);
+  CHECK(probes == 2);
+}
+
+TEST_CASE("accelerator: requests are parsed strictly") {
+  CHECK(parse_accelerator_request("auto").has_value());
+  CHECK(parse_accelerator_request("kvm")->fixed == Accelerator::kKvm);
+  CHECK_FALSE(parse_accelerator_request("KVM").has_value());
+  CHECK_FALSE(parse_accelerator_request("").has_value());
+}
+
+TEST_CASE("guest image: names cannot escape the image roots") {
+  auto root = temp_dir() / "images";
+  std::filesystem::create_directories(root / "ok");
+  for (const char* f : {"vmlinuz", "initramfs.cpio", "manifest.json"}) std::ofstream(root / "ok" / f) << "x";
+  CHECK(find_guest_image("ok", {root}).has_value());
+  CHECK_FALSE(find_guest_image("../images/ok", {root}).has_value());
+  CHECK_FALSE(find_guest_image("..", {root}).has_value());
+  CHECK_FALSE(find_guest_image("", {root}).has_value());
+  auto missing = find_guest_image("absent", {root});
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().find("absent") != std::string::npos);
+}
+
+TEST_CASE("guest image: an incomplete image is not used") {
+  auto root = temp_dir() / "images2";
+  std::filesystem::create_directories(root / "half");
+  std::ofstream(root / "half" / "vmlinuz") << "x";
+  CHECK_FALSE(find_guest_image("half", {root}).has_value());
+}
