@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what sandboxd needs on Debian 12 (as root) and builds it, guest
+# image included, into build/. Safe to run again: installed packages, an
+# unchanged build and cached images (/var/cache/sandboxd) are reused.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+packages=(
+  # build
+  meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
+  libboost1.81-dev libssl-dev libfuse3-dev libspdlog-dev libcli11-dev catch2
+  # run: QEMU, and depmod for the image builder
+  qemu-system-x86 kmod ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+werror=false
+[[ "${CI:-}" == "true" ]] && werror=true
+if [[ ! -f build/build.ninja ]]; then
+  meson setup build -Dwerror=$werror >/dev/null
+fi
+meson compile -C build

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite:
+#   build/       unit + integration tests (real VMs), then the benchmarks
+#   build-asan/  unit + integration tests under AddressSanitizer + UBSan
+#                (the static guest agent cannot be sanitized; this build uses
+#                the image from build/)
+#   build-fuzz/  each libFuzzer target over its seed corpus for a bounded run
+# Ends with one line "N passed, N failed" and a non-zero status on any failure.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash daemon/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+werror=false
+[[ "${CI:-}" == "true" ]] && werror=true
+[[ -f build-asan/build.ninja ]] || meson setup build-asan -Dwerror=$werror -Dguest=false \
+  -Dimage_dir="$root/build/image" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+[[ -f build-fuzz/build.ninja ]] || CXX=clang++ meson setup build-fuzz -Dwerror=$werror -Dguest=false \
+  -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+status=0
+rm -f build/meson-logs/tests.json build-asan/meson-logs/tests.json build-fuzz/meson-logs/tests.json
+step() {
+  echo "=== $*"
+  "$@" || status=1
+}
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+step meson test -C build --suite unit --suite integration --print-errorlogs --logbase tests
+step meson compile -C build-asan
+step meson test -C build-asan --suite unit --suite integration --print-errorlogs --logbase tests
+step meson compile -C build-fuzz
+step meson test -C build-fuzz --suite fuzz --print-errorlogs --logbase tests
+step meson test -C build --benchmark --suite bench --verbose --logbase bench
+
+# Old logs must not be counted again.
+python3 - "$status" build build-asan build-fuzz <<'PY'
+import json, os, sys
+passed = failed = skipped = 0
+for d in sys.argv[2:]:
+    log = os.path.join(d, 'meson-logs', 'tests.json')
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        r = json.loads(line)
+        if r.get('result') in ('OK', 'EXPECTEDFAIL'):
+            passed += 1
+        elif r.get('result') == 'SKIP':
+            skipped += 1
+        else:
+            failed += 1
+# A step that failed before any test ran still counts as a failure.
+if sys.argv[1] != '0' and failed == 0:
+    failed = 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit $status
