@@ -1,0 +1,211 @@
+#include "guest/exec_session.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "guest/path_lookup.hpp"
+
+namespace sandboxd::guest {
+using namespace sandboxd::protocol;
+
+namespace {
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+Exit start_failure(std::uint32_t id, const std::string& name, int error) {
+  Exit e;
+  e.id = id;
+  e.kind = ExitKind::kStartFailed;
+  e.status = error == ENOENT ? 127 : 126;
+  e.message = "cannot run '" + name + "': " + std::strerror(error);
+  return e;
+}
+
+}  // namespace
+
+ExecSession::~ExecSession() {
+  close_output(0);
+  close_output(1);
+  close_stdin();
+}
+
+ExecSession::StartResult ExecSession::start(const ExecStart& request) {
+  std::vector<std::string> env = request.env;
+  if (env.empty()) env = {std::string("PATH=") + kDefaultPath, "HOME=/root"};
+  Lookup program = find_executable(request.argv[0], path_of(env));
+  if (program.path.empty()) return {false, start_failure(id_, request.argv[0], program.error)};
+
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]})
+      if (fd >= 0) ::close(fd);
+  };
+  bool pipes_ok = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0;
+  if (pipes_ok && request.stdin_open) pipes_ok = ::pipe2(in, O_CLOEXEC) == 0;
+  if (!pipes_ok) {
+    int e = errno;
+    close_all();
+    Exit x = start_failure(id_, request.argv[0], e);
+    x.status = 126;
+    return {false, x};
+  }
+  // A larger pipe lets a fast writer run longer between reads.
+  ::fcntl(out[1], F_SETPIPE_SZ, 1 << 20);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (request.stdin_open) posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  posix_spawn_file_actions_addchdir_np(&actions, request.cwd.empty() ? "/" : request.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+
+  auto argv = c_strings(request.argv);
+  auto envp = c_strings(env);
+  int rc = ::posix_spawn(&pid_, program.path.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    close_all();
+    pid_ = -1;
+    Exit x = start_failure(id_, request.argv[0], rc);
+    // A missing working directory is not a missing program.
+    if (rc == ENOENT && ::access(request.cwd.empty() ? "/" : request.cwd.c_str(), F_OK) != 0) {
+      x.status = 126;
+      x.message = "cannot run '" + request.argv[0] + "': working directory '" + request.cwd + "' does not exist";
+    }
+    return {false, x};
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  if (in[0] >= 0) ::close(in[0]);
+  out_fd_[0] = out[0];
+  out_fd_[1] = err[0];
+  stdin_fd_ = in[1];
+  for (int fd : {out_fd_[0], out_fd_[1], stdin_fd_})
+    if (fd >= 0) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  stdin_accepting_ = request.stdin_open;
+  return {true, {}};
+}
+
+void ExecSession::close_output(int i) {
+  if (out_fd_[i] >= 0) ::close(out_fd_[i]);
+  out_fd_[i] = -1;
+}
+
+bool ExecSession::output_acked(std::uint32_t n) {
+  if (n > unacked_output_) {
+    unacked_output_ = 0;
+    return false;
+  }
+  unacked_output_ -= n;
+  return true;
+}
+
+std::size_t ExecSession::queue_stdin(const Bytes& data, bool eof) {
+  std::size_t pending = stdin_queue_.size() - stdin_off_;
+  std::size_t room = pending >= kStdinWindow ? 0 : kStdinWindow - pending;
+  std::size_t take = std::min(room, data.size());
+  if (stdin_accepting_ && stdin_fd_ >= 0) {
+    if (stdin_off_ > 0 && stdin_off_ == stdin_queue_.size()) {
+      stdin_queue_.clear();
+      stdin_off_ = 0;
+    }
+    stdin_queue_.insert(stdin_queue_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+  }
+  if (eof) {
+    stdin_accepting_ = false;
+    stdin_eof_ = true;
+  }
+  return data.size() - take;
+}
+
+std::uint32_t ExecSession::flush_stdin() {
+  std::uint32_t written = 0;
+  while (stdin_fd_ >= 0 && stdin_pending()) {
+    ssize_t n = ::write(stdin_fd_, stdin_queue_.data() + stdin_off_, stdin_queue_.size() - stdin_off_);
+    if (n > 0) {
+      stdin_off_ += static_cast<std::size_t>(n);
+      written += static_cast<std::uint32_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      break;
+    } else {
+      // The process closed its stdin: what it will never read still counts
+      // as delivered, or the host would wait for credit forever.
+      written += static_cast<std::uint32_t>(stdin_queue_.size() - stdin_off_);
+      stdin_off_ = stdin_queue_.size();
+      close_stdin();
+    }
+  }
+  if (!stdin_pending()) {
+    stdin_queue_.clear();
+    stdin_off_ = 0;
+    if (stdin_eof_) close_stdin();
+  }
+  return written;
+}
+
+void ExecSession::close_stdin() {
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+  stdin_fd_ = -1;
+  stdin_accepting_ = false;
+}
+
+void ExecSession::set_reaped(int wait_status, const struct rusage& usage) {
+  reaped_ = true;
+  wait_status_ = wait_status;
+  usage_ = usage;
+  // Nobody is left to read stdin (a background child could, but the exec is
+  // over for the host once its process is).
+  close_stdin();
+}
+
+Exit ExecSession::exit_message() const {
+  Exit e;
+  e.id = id_;
+  if (WIFSIGNALED(wait_status_)) {
+    e.kind = ExitKind::kSignaled;
+    e.status = WTERMSIG(wait_status_);
+  } else {
+    e.kind = ExitKind::kExited;
+    e.status = WEXITSTATUS(wait_status_);
+  }
+  auto usec = [](const timeval& t) {
+    return static_cast<std::uint64_t>(t.tv_sec) * 1000000u + static_cast<std::uint64_t>(t.tv_usec);
+  };
+  e.user_usec = usec(usage_.ru_utime);
+  e.system_usec = usec(usage_.ru_stime);
+  e.max_rss_kib = static_cast<std::uint64_t>(usage_.ru_maxrss);
+  return e;
+}
+
+void ExecSession::signal(int signo) {
+  if (pid_ <= 0 || reaped_) return;
+  if (::kill(-pid_, signo) != 0) ::kill(pid_, signo);
+}
+
+}  // namespace sandboxd::guest
