@@ -1,5 +1,6 @@
 #include "guest/agent.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -38,6 +39,8 @@ std::uint64_t pipe_tag(std::uint32_t id, int stream) {
 Agent::Agent(int port_fd, Mode mode) : port_fd_(port_fd), mode_(mode) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  // Every read and write in the loop expects EAGAIN rather than blocking.
+  ::fcntl(port_fd_, F_SETFL, ::fcntl(port_fd_, F_GETFL) | O_NONBLOCK);
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);

@@ -1,0 +1,313 @@
+// The real sandbox-agent binary, run as a host process (--serve-fd) and driven
+// over a socketpair with the protocol codec: everything but the init duties.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "protocol/codec.hpp"
+#include "protocol/frame_decoder.hpp"
+
+using namespace sandboxd;
+using namespace sandboxd::protocol;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class AgentProcess {
+ public:
+  AgentProcess() {
+    const char* binary = std::getenv("SANDBOX_AGENT");
+    REQUIRE(binary != nullptr);
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    fd_ = fds[0];
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 3);  // dup2 clears close-on-exec
+    std::string path = binary;
+    char* argv[] = {path.data(), const_cast<char*>("--serve-fd"), const_cast<char*>("3"), nullptr};
+    REQUIRE(::posix_spawn(&pid_, binary, &fa, nullptr, argv, environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    auto hello = next();
+    REQUIRE(std::holds_alternative<Hello>(hello));
+    CHECK(std::get<Hello>(hello).agent_version.size() > 0);
+  }
+  ~AgentProcess() {
+    ::close(fd_);
+    int status;
+    // Closing the socket makes the agent kill its execs and exit.
+    for (int i = 0; i < 200; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+
+  void send(const Message& m) { send_raw(encode(m)); }
+  void send_raw(const Bytes& b) {
+    std::size_t off = 0;
+    while (off < b.size()) {
+      ssize_t n = ::send(fd_, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      off += static_cast<std::size_t>(n);
+    }
+  }
+
+  // The next message; fails the test after `limit`.
+  Message next(std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+    auto m = try_next(limit);
+    REQUIRE(m.has_value());
+    return *m;
+  }
+  std::optional<Message> try_next(std::chrono::milliseconds limit) {
+    auto until = Clock::now() + limit;
+    for (;;) {
+      if (auto r = decoder_.next()) {
+        if (auto* e = std::get_if<FrameError>(&*r)) FAIL("agent sent a bad frame: " << e->reason);
+        return std::get<Message>(*r);
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (left <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      std::byte buf[65536];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return std::nullopt;
+      decoder_.feed(ByteSpan(buf, static_cast<std::size_t>(n)));
+    }
+  }
+
+  struct Result {
+    std::string out, err;
+    std::optional<Exit> exit;
+    bool started = false;
+  };
+  // Runs one exec to completion, acknowledging output as it comes.
+  Result run(ExecStart start, const std::string& stdin_data = "") {
+    send(start);
+    if (start.stdin_open) send(Stdin{start.id, true, Bytes(reinterpret_cast<const std::byte*>(stdin_data.data()),
+                                                           reinterpret_cast<const std::byte*>(stdin_data.data()) + stdin_data.size())});
+    Result r;
+    while (!r.exit) {
+      Message m = next();
+      if (auto* s = std::get_if<ExecStarted>(&m)) {
+        CHECK(s->id == start.id);
+        r.started = true;
+      } else if (auto* o = std::get_if<Output>(&m)) {
+        CHECK(r.started);
+        (o->stream == Stream::kStdout ? r.out : r.err) += as_chars(o->data);
+        send(OutputAck{o->id, static_cast<std::uint32_t>(o->data.size())});
+      } else if (auto* e = std::get_if<Exit>(&m)) {
+        r.exit = *e;
+      }
+    }
+    return r;
+  }
+
+ private:
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  FrameDecoder decoder_;
+};
+
+ExecStart exec(std::uint32_t id, std::vector<std::string> argv, bool stdin_open = false) {
+  return ExecStart{id, std::move(argv), {}, "", stdin_open};
+}
+
+}  // namespace
+
+TEST_CASE("agent: echo gives started, output, exit 0 in that order") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"echo", "hello"}));
+  CHECK(r.started);
+  CHECK(r.out == "hello\n");
+  REQUIRE(r.exit);
+  CHECK(r.exit->kind == ExitKind::kExited);
+  CHECK(r.exit->status == 0);
+}
+
+TEST_CASE("agent: exit codes and signals are reported exactly") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"sh", "-c", "exit 7"}));
+  CHECK(r.exit->status == 7);
+  r = a.run(exec(2, {"sh", "-c", "kill -KILL $$"}));
+  CHECK(r.exit->kind == ExitKind::kSignaled);
+  CHECK(r.exit->status == SIGKILL);
+}
+
+TEST_CASE("agent: stdin reaches the process and eof ends it") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"cat"}, true), "abc\nxyz");
+  CHECK(r.out == "abc\nxyz");
+  CHECK(r.exit->status == 0);
+}
+
+TEST_CASE("agent: a missing program exits 127 with a message and no start") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"definitely-not-a-program"}));
+  CHECK_FALSE(r.started);
+  CHECK(r.exit->kind == ExitKind::kStartFailed);
+  CHECK(r.exit->status == 127);
+  CHECK(r.exit->message == "cannot run 'definitely-not-a-program': No such file or directory");
+}
+
+TEST_CASE("agent: a file that is not executable exits 126") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"/etc/hostname"}));
+  CHECK(r.exit->kind == ExitKind::kStartFailed);
+  CHECK(r.exit->status == 126);
+}
+
+TEST_CASE("agent: environment and working directory are the exec's own") {
+  AgentProcess a;
+  ExecStart s = exec(1, {"sh", "-c", "echo $FOO; pwd"});
+  s.env = {"PATH=/usr/bin:/bin", "FOO=bar"};
+  s.cwd = "/tmp";
+  auto r = a.run(s);
+  CHECK(r.out == "bar\n/tmp\n");
+}
+
+TEST_CASE("agent: ten execs at once keep their output apart") {
+  AgentProcess a;
+  for (std::uint32_t id = 1; id <= 10; ++id)
+    a.send(exec(id, {"sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo " + std::to_string(id) + "-$i; done"}));
+  std::map<std::uint32_t, std::string> out;
+  std::map<std::uint32_t, int> exits;
+  while (exits.size() < 10) {
+    Message m = a.next();
+    if (auto* o = std::get_if<Output>(&m)) {
+      out[o->id] += as_chars(o->data);
+      a.send(OutputAck{o->id, static_cast<std::uint32_t>(o->data.size())});
+    } else if (auto* e = std::get_if<Exit>(&m)) {
+      exits[e->id] = e->status;
+    }
+  }
+  for (std::uint32_t id = 1; id <= 10; ++id) {
+    std::string expected;
+    for (int i = 1; i <= 10; ++i) expected += std::to_string(id) + "-" + std::to_string(i) + "\n";
+    CHECK(out[id] == expected);
+    CHECK(exits[id] == 0);
+  }
+}
+
+TEST_CASE("agent: output stops at the credit window until acknowledged") {
+  AgentProcess a;
+  const std::uint64_t total = 16u << 20;
+  a.send(exec(1, {"head", "-c", std::to_string(total), "/dev/zero"}));
+  std::uint64_t received = 0;
+  // Take everything the agent sends without acknowledging.
+  for (;;) {
+    auto m = a.try_next(std::chrono::milliseconds(1000));
+    if (!m) break;
+    if (auto* o = std::get_if<Output>(&*m)) received += o->data.size();
+    REQUIRE_FALSE(std::holds_alternative<Exit>(*m));
+  }
+  CHECK(received > 0);
+  CHECK(received <= kOutputWindow);
+  // Acknowledging releases the rest, intact.
+  a.send(OutputAck{1, static_cast<std::uint32_t>(received)});
+  std::optional<Exit> exit;
+  while (!exit) {
+    Message m = a.next();
+    if (auto* o = std::get_if<Output>(&m)) {
+      received += o->data.size();
+      a.send(OutputAck{1, static_cast<std::uint32_t>(o->data.size())});
+    } else if (auto* e = std::get_if<Exit>(&m)) {
+      exit = *e;
+    }
+  }
+  CHECK(received == total);
+  CHECK(exit->status == 0);
+}
+
+TEST_CASE("agent: a signal reaches the process group") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Signal{1, SIGTERM});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Exit>(m));
+  CHECK(std::get<Exit>(m).kind == ExitKind::kSignaled);
+  CHECK(std::get<Exit>(m).status == SIGTERM);
+}
+
+TEST_CASE("agent: a background child holding stdout does not keep the exec open") {
+  AgentProcess a;
+  auto start = Clock::now();
+  auto r = a.run(exec(1, {"sh", "-c", "sleep 30 & echo started"}));
+  CHECK(r.out == "started\n");
+  CHECK(r.exit->status == 0);
+  CHECK(Clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("agent: garbage, malformed and oversized frames get errors and serving goes on") {
+  AgentProcess a;
+  a.send_raw(Bytes{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{2}, std::byte{9}, std::byte{9}});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kUnsupportedVersion);
+
+  Bytes truncated;
+  ByteWriter w(truncated);
+  w.u32(3);
+  w.u8(kVersion);
+  w.u8(static_cast<std::uint8_t>(MessageType::kExecStart));
+  w.u8(0);
+  a.send_raw(truncated);
+  m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kMalformedFrame);
+
+  Bytes oversized;
+  ByteWriter ow(oversized);
+  ow.u32(kMaxFrameBody + 100);
+  oversized.resize(oversized.size() + kMaxFrameBody + 100, std::byte{0x5a});
+  a.send_raw(oversized);
+  m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kFrameTooLarge);
+
+  auto r = a.run(exec(1, {"echo", "ok"}));
+  CHECK(r.out == "ok\n");
+}
+
+TEST_CASE("agent: requests about unknown execs and bad starts are refused") {
+  AgentProcess a;
+  a.send(Signal{77, SIGTERM});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kUnknownExec);
+  CHECK(std::get<Error>(m).id == 77);
+
+  a.send(ExecStart{5, {}, {}, "", false});
+  m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kInvalidRequest);
+
+  a.send(exec(6, {"sleep", "100"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(exec(6, {"true"}));
+  m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == ErrorCode::kDuplicateExec);
+}
+
+TEST_CASE("agent: ping is answered with the same token") {
+  AgentProcess a;
+  a.send(Ping{0x1234567890ull});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Pong>(m));
+  CHECK(std::get<Pong>(m).token == 0x1234567890ull);
+}
