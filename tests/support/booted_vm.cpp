@@ -19,6 +19,7 @@ vm::VmSpec default_vm_spec() {
 BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest{}, vm::default_cache_dir()}) {
   vm::VmSpec spec = default_vm_spec();
   spec.memory_mib = options.memory_mib;
+  spec.cpus = options.cpus;
   spec.extra_ports = options.extra_ports;
   std::string error;
   launcher_.launch(spec, [&](Expected<std::shared_ptr<vm::Vm>, vm::BootError> r) {

@@ -28,6 +28,7 @@ struct ExecOutcome {
 // Boot parameters a test may change; the image comes from SANDBOXD_IMAGES.
 struct BootOptions {
   unsigned memory_mib = 256;
+  unsigned cpus = 1;
   std::vector<std::string> extra_ports;
 };
 
