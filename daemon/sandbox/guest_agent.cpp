@@ -71,7 +71,13 @@ std::size_t GuestAgent::write_stdin(std::uint32_t id, ByteSpan data, bool eof) {
 }
 
 void GuestAgent::ack_output(std::uint32_t id, std::uint32_t bytes) {
-  if (!closed_ && execs_.count(id) && bytes > 0) channel_->send(OutputAck{id, bytes});
+  Exec* e = find(id);
+  if (closed_ || !e) return;
+  e->output_to_ack += bytes;
+  if (e->output_to_ack >= kAckBatch) {
+    channel_->send(OutputAck{id, e->output_to_ack});
+    e->output_to_ack = 0;
+  }
 }
 
 void GuestAgent::signal(std::uint32_t id, int signo) {

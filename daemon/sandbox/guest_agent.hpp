@@ -51,6 +51,11 @@ class GuestAgent : public std::enable_shared_from_this<GuestAgent> {
   std::uint32_t start_exec(const ExecRequest& request, ExecObserver observer);
   // How many stdin bytes may be sent to exec `id` now.
   std::size_t stdin_credit(std::uint32_t id) const;
+  // Output acknowledgements are batched: one OutputAck per quarter window
+  // instead of one per chunk, which spares the guest a wakeup per chunk
+  // while leaving it credit to keep writing.
+  static constexpr std::uint32_t kAckBatch = protocol::kOutputWindow / 4;
+
   // Sends up to stdin_credit(id) bytes (the rest is the caller's to keep) and
   // optionally eof. Returns how many bytes were taken.
   std::size_t write_stdin(std::uint32_t id, ByteSpan data, bool eof);
@@ -68,6 +73,7 @@ class GuestAgent : public std::enable_shared_from_this<GuestAgent> {
   struct Exec {
     ExecObserver observer;
     std::size_t stdin_unacked = 0;
+    std::uint32_t output_to_ack = 0;  // delivered, not yet acknowledged
     bool stdin_closed = false;
   };
   void on_message(protocol::Message&& m);

@@ -27,7 +27,7 @@ Expected<SocketPair, std::string> make_socket_pair() {
 
 }  // namespace
 
-Vm::Vm(asio::io_context& io, VmSpec spec) : io_(io), spec_(std::move(spec)), timer_(io) {}
+Vm::Vm(asio::io_context& io, VmSpec spec) : spec_(std::move(spec)), timer_(io) {}
 
 Vm::~Vm() {
   if (process_) process_->kill();

@@ -73,7 +73,6 @@ class Vm : public std::enable_shared_from_this<Vm> {
   void finish_boot(Expected<std::shared_ptr<Vm>, BootError> result);
   std::string exit_report() const;
 
-  boost::asio::io_context& io_;
   VmSpec spec_;
   std::shared_ptr<QemuProcess> process_;
   std::shared_ptr<sandbox::GuestAgent> agent_;
