@@ -18,10 +18,20 @@ bool has_pair(const std::vector<std::string>& args, const std::string& flag, con
   return false;
 }
 
+// One scratch directory per test run, removed when the run ends.
+struct ScratchDir {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("sandboxd-test-" + std::to_string(::getpid()));
+  ScratchDir() { std::filesystem::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() / ("sandboxd-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
+  static ScratchDir dir;
+  return dir.path;
 }
 }  // namespace
 
