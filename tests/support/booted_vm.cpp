@@ -5,8 +5,8 @@
 
 namespace sandboxd::testing {
 
-vm::VmSpec default_vm_spec() {
-  auto image = vm::find_guest_image("default", vm::default_image_roots());
+vm::VmSpec vm_spec_for(const std::string& image_name) {
+  auto image = vm::find_guest_image(image_name, vm::default_image_roots());
   if (!image) throw std::runtime_error(image.error());
   vm::VmSpec spec;
   spec.image = *image;
@@ -17,7 +17,7 @@ vm::VmSpec default_vm_spec() {
 }
 
 BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest{}, vm::default_cache_dir()}) {
-  vm::VmSpec spec = default_vm_spec();
+  vm::VmSpec spec = vm_spec_for(options.image);
   spec.memory_mib = options.memory_mib;
   spec.cpus = options.cpus;
   spec.extra_ports = options.extra_ports;

@@ -27,6 +27,7 @@ struct ExecOutcome {
 
 // Boot parameters a test may change; the image comes from SANDBOXD_IMAGES.
 struct BootOptions {
+  std::string image = "default";
   unsigned memory_mib = 256;
   unsigned cpus = 1;
   std::vector<std::string> extra_ports;
@@ -57,8 +58,8 @@ class BootedVm {
   std::deque<std::uint32_t> ids_;
 };
 
-// The VmSpec for the default image with this host's QEMU; throws when either
+// The VmSpec for image `name` with this host's QEMU; throws when either
 // cannot be found.
-vm::VmSpec default_vm_spec();
+vm::VmSpec vm_spec_for(const std::string& image_name);
 
 }  // namespace sandboxd::testing
