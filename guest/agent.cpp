@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,10 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <stdexcept>
+#include <exception>
+#include <system_error>
+#include <vector>
 
 #include "guest/init_system.hpp"
-#include "protocol/codec.hpp"
 
 #ifndef SANDBOX_AGENT_VERSION
 #define SANDBOX_AGENT_VERSION "dev"
@@ -27,105 +27,135 @@ using namespace sandboxd::protocol;
 namespace {
 // epoll tags: the port, the signalfd, or (exec id << 2 | stream) for pipes,
 // where stream 0/1 are stdout/stderr and 2 is stdin.
-constexpr std::uint32_t kIn = EPOLLIN;
-constexpr std::uint32_t kOut = EPOLLOUT;
 constexpr std::uint64_t kTagPort = ~0ull;
 constexpr std::uint64_t kTagSignal = ~0ull - 1;
+constexpr std::size_t kFinishedRemembered = 1024;
 std::uint64_t pipe_tag(std::uint32_t id, int stream) {
   return (static_cast<std::uint64_t>(id) << 2) | static_cast<std::uint64_t>(stream);
 }
 }  // namespace
 
 Agent::Agent(int port_fd, Mode mode) : port_fd_(port_fd), mode_(mode) {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  // Every read and write in the loop expects EAGAIN rather than blocking.
+  // Every read and write in the loop expects EAGAIN rather than blocking, and
+  // no process may inherit the port.
   ::fcntl(port_fd_, F_SETFL, ::fcntl(port_fd_, F_GETFL) | O_NONBLOCK);
+  ::fcntl(port_fd_, F_SETFD, FD_CLOEXEC);
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &chld, nullptr);
   signal_fd_ = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (signal_fd_ < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
-  watch(signal_fd_, EPOLLIN, kTagSignal);
-  watch(port_fd_, EPOLLIN, kTagPort);
+  if (signal_fd_ < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
+  loop_.watch(signal_fd_, EPOLLIN, kTagSignal);
 }
 
 Agent::~Agent() {
-  if (signal_fd_ >= 0) ::close(signal_fd_);
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  loop_.unwatch(signal_fd_);
+  ::close(signal_fd_);
+  loop_.unwatch(port_fd_);
+  ::close(port_fd_);
 }
-
-void Agent::watch(int fd, std::uint32_t events, std::uint64_t tag) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = tag;
-  auto it = watched_.find(fd);
-  if (it == watched_.end()) {
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) watched_[fd] = events;
-  } else if (it->second != events) {
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0) it->second = events;
-  }
-}
-
-void Agent::unwatch(int fd) {
-  if (watched_.erase(fd)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-}
-
-void Agent::send(const Message& m) { encode(m, outbound_); }
 
 void Agent::run() {
   send(Hello{SANDBOX_AGENT_VERSION, {"exec", "stdin", "signal", "flow-control", "ping"}});
+  // A child may have ended before the signalfd existed.
+  on_sigchld();
   std::array<epoll_event, 64> events;
   while (!done_) {
-    on_port_writable();
-    update_interest();
-    int timeout = port_hung_up_ ? 50 : -1;
-    int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+    int timeout = -1;
+    try {
+      flush_outbound();
+      drain_reaped();
+      if (done_) break;
+      update_interest();
+      if (port_down_) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(port_retry_at_ - std::chrono::steady_clock::now());
+        timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox-agent: %s\n", e.what());
     }
-    if (n == 0 && port_hung_up_) port_hung_up_ = false;  // try the port again
+    int n = loop_.wait(events, timeout);
+    if (port_down_ && std::chrono::steady_clock::now() >= port_retry_at_) port_down_ = false;
     for (int i = 0; i < n && !done_; ++i) {
-      std::uint64_t tag = events[static_cast<std::size_t>(i)].data.u64;
-      std::uint32_t what = events[static_cast<std::size_t>(i)].events;
-      if (tag == kTagPort) {
-        if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_port_readable();
-        if (what & EPOLLOUT) on_port_writable();
-      } else if (tag == kTagSignal) {
-        on_sigchld();
-      } else {
-        auto it = execs_.find(static_cast<std::uint32_t>(tag >> 2));
-        if (it == execs_.end()) continue;
-        int stream = static_cast<int>(tag & 3);
-        if (stream == 2) on_stdin_writable(*it->second);
-        else on_output_readable(*it->second, stream);
-        finish_if_done(static_cast<std::uint32_t>(tag >> 2));
+      const epoll_event& ev = events[static_cast<std::size_t>(i)];
+      // One request or process going wrong (out of memory, out of fds) must
+      // not take the others down with it.
+      try {
+        dispatch(ev.data.u64, ev.events);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "sandbox-agent: %s\n", e.what());
+        send(Error{0, ErrorCode::kInternal, e.what()});
       }
     }
   }
+  flush_outbound();
 }
 
-// Decides, after every round of events, which fds the loop waits on.
-void Agent::update_interest() {
-  bool queue_full = outbound_.size() - outbound_off_ > kOutboundCap;
-  std::uint32_t port_events = port_hung_up_ ? 0u : kIn;
-  if (outbound_.size() > outbound_off_ && !port_hung_up_) port_events |= EPOLLOUT;
-  watch(port_fd_, port_events, kTagPort);
-  for (auto& [id, e] : execs_) {
-    bool may_read = !queue_full && e->output_credit() > 0;
-    for (int s = 0; s < 2; ++s) {
-      if (e->output_fd(s) >= 0) watch(e->output_fd(s), may_read ? kIn : 0u, pipe_tag(id, s));
-    }
-    if (e->stdin_fd() >= 0) watch(e->stdin_fd(), e->stdin_pending() ? kOut : 0u, pipe_tag(id, 2));
+void Agent::dispatch(std::uint64_t tag, std::uint32_t what) {
+  if (tag == kTagPort) {
+    if (what & EPOLLOUT) flush_outbound();
+    if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_port_readable();
+    return;
   }
+  if (tag == kTagSignal) {
+    on_sigchld();
+    return;
+  }
+  auto id = static_cast<std::uint32_t>(tag >> 2);
+  auto it = execs_.find(id);
+  if (it == execs_.end()) return;
+  int stream = static_cast<int>(tag & 3);
+  if (stream == 2) on_stdin_writable(*it->second);
+  else on_output_readable(*it->second, stream);
+  finish_if_done(id);
+}
+
+bool Agent::may_read_output(const ExecSession& e) const {
+  return outbound_.size() <= kOutboundCap && e.output_credit() > 0;
+}
+
+// Restates, after every round of events, which fds the loop waits on.
+void Agent::update_interest() {
+  if (port_down_) {
+    // A port whose host end is gone reports EPOLLHUP whatever it is watched
+    // for, so it leaves the set until the retry time.
+    loop_.unwatch(port_fd_);
+  } else {
+    std::uint32_t port_events = outbound_.size() <= kOutboundHardCap ? EPOLLIN : 0u;
+    if (!outbound_.empty()) port_events |= EPOLLOUT;
+    loop_.watch(port_fd_, port_events, kTagPort);
+  }
+  for (auto& [id, e] : execs_) {
+    bool may_read = may_read_output(*e);
+    for (int s = 0; s < 2; ++s) {
+      if (e->output_fd(s) >= 0) loop_.watch(e->output_fd(s), may_read ? EPOLLIN : 0u, pipe_tag(id, s));
+    }
+    if (e->stdin_fd() >= 0) loop_.watch(e->stdin_fd(), e->stdin_pending() ? EPOLLOUT : 0u, pipe_tag(id, 2));
+  }
+}
+
+void Agent::flush_outbound() {
+  if (port_down_ || outbound_.empty()) return;
+  if (outbound_.flush(port_fd_) == OutboundQueue::Flush::kFailed) port_down();
+}
+
+// The host end went away: under test that is the end; in the guest the host
+// may come back, so the port is tried again a little later.
+void Agent::port_down() {
+  if (mode_ == Mode::kServeFd) {
+    kill_all_execs();
+    done_ = true;
+    return;
+  }
+  port_down_ = true;
+  port_retry_at_ = std::chrono::steady_clock::now() + kPortRetry;
 }
 
 void Agent::on_port_readable() {
   std::array<std::byte, 65536> buf;
-  for (int rounds = 0; rounds < 16; ++rounds) {
+  for (int rounds = 0; rounds < 16 && !done_ && !port_down_; ++rounds) {
     ssize_t n = ::read(port_fd_, buf.data(), buf.size());
     if (n > 0) {
       decoder_.feed(ByteSpan(buf.data(), static_cast<std::size_t>(n)));
@@ -142,43 +172,8 @@ void Agent::on_port_readable() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
-    // End of stream: under test the host is gone; in the guest the host side
-    // is not connected right now, so wait and try again.
-    if (mode_ == Mode::kServeFd) {
-      kill_all_execs();
-      done_ = true;
-      return;
-    }
-    port_hung_up_ = true;
+    port_down();  // end of stream, or an error
     return;
-  }
-}
-
-void Agent::on_port_writable() {
-  while (outbound_off_ < outbound_.size() && !port_hung_up_) {
-    ssize_t n = ::write(port_fd_, outbound_.data() + outbound_off_, outbound_.size() - outbound_off_);
-    if (n > 0) {
-      outbound_off_ += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      break;
-    } else {
-      if (mode_ == Mode::kServeFd) {
-        kill_all_execs();
-        done_ = true;
-      } else {
-        port_hung_up_ = true;
-      }
-      break;
-    }
-  }
-  if (outbound_off_ == outbound_.size()) {
-    outbound_.clear();
-    outbound_off_ = 0;
-  } else if (outbound_off_ > (1u << 20) && outbound_off_ > outbound_.size() / 2) {
-    outbound_.erase(outbound_.begin(), outbound_.begin() + static_cast<std::ptrdiff_t>(outbound_off_));
-    outbound_off_ = 0;
   }
 }
 
@@ -189,26 +184,11 @@ void Agent::on_message(Message&& m) {
         if constexpr (std::is_same_v<T, ExecStart>) {
           on_exec_start(msg);
         } else if constexpr (std::is_same_v<T, OutputAck>) {
-          auto it = execs_.find(msg.id);
-          if (it == execs_.end()) return;  // acks may trail an exit
-          if (!it->second->output_acked(msg.bytes))
-            send(Error{msg.id, ErrorCode::kFlowControl, "output acknowledged beyond what was sent"});
+          on_output_ack(msg);
         } else if constexpr (std::is_same_v<T, Stdin>) {
-          auto it = execs_.find(msg.id);
-          if (it == execs_.end()) {
-            send(Error{msg.id, ErrorCode::kUnknownExec, "stdin for an exec that is not running"});
-            return;
-          }
-          std::size_t dropped = it->second->queue_stdin(msg.data, msg.eof);
-          if (dropped > 0) send(Error{msg.id, ErrorCode::kFlowControl, "stdin beyond the window was dropped"});
-          on_stdin_writable(*it->second);
+          on_stdin(msg);
         } else if constexpr (std::is_same_v<T, Signal>) {
-          auto it = execs_.find(msg.id);
-          if (it == execs_.end()) {
-            send(Error{msg.id, ErrorCode::kUnknownExec, "signal for an exec that is not running"});
-            return;
-          }
-          it->second->signal(msg.signo);
+          on_signal(msg);
         } else if constexpr (std::is_same_v<T, Ping>) {
           send(Pong{msg.token});
         } else if constexpr (std::is_same_v<T, Shutdown>) {
@@ -243,6 +223,46 @@ void Agent::on_exec_start(const ExecStart& m) {
   send(ExecStarted{m.id, static_cast<std::uint32_t>(session->pid())});
   exec_by_pid_[session->pid()] = m.id;
   execs_[m.id] = std::move(session);
+  // The id may be reused now; an old ack for it would count against the new exec.
+  if (finished_.erase(m.id)) std::erase(finished_order_, m.id);
+}
+
+void Agent::on_output_ack(const OutputAck& m) {
+  auto it = execs_.find(m.id);
+  if (it == execs_.end()) {
+    // Acks may trail the exit; an ack for an id never seen is a host error.
+    if (!finished_.count(m.id))
+      send(Error{m.id, ErrorCode::kUnknownExec, "output acknowledged for an exec that is not running"});
+    return;
+  }
+  if (!it->second->output_acked(m.bytes))
+    send(Error{m.id, ErrorCode::kFlowControl, "output acknowledged beyond what was sent"});
+}
+
+void Agent::on_stdin(const Stdin& m) {
+  auto it = execs_.find(m.id);
+  if (it == execs_.end()) {
+    send(Error{m.id, ErrorCode::kUnknownExec, "stdin for an exec that is not running"});
+    return;
+  }
+  ExecSession& e = *it->second;
+  auto queued = e.queue_stdin(m.data, m.eof);
+  if (queued.over_window > 0) send(Error{m.id, ErrorCode::kFlowControl, "stdin beyond the window was dropped"});
+  if (queued.discarded > 0) send(StdinAck{m.id, queued.discarded});
+  on_stdin_writable(e);
+}
+
+void Agent::on_signal(const Signal& m) {
+  auto it = execs_.find(m.id);
+  if (it == execs_.end()) {
+    send(Error{m.id, ErrorCode::kUnknownExec, "signal for an exec that is not running"});
+    return;
+  }
+  if (m.signo < 1 || m.signo > 64) {
+    send(Error{m.id, ErrorCode::kInvalidRequest, "no such signal"});
+    return;
+  }
+  it->second->signal(m.signo);
 }
 
 void Agent::on_output_readable(ExecSession& e, int stream) {
@@ -251,27 +271,21 @@ void Agent::on_output_readable(ExecSession& e, int stream) {
   std::array<std::byte, kMaxChunk> buf;
   // A few chunks per wakeup keeps one chatty exec from starving the others.
   for (int rounds = 0; rounds < 4; ++rounds) {
+    if (!may_read_output(e)) return;
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(e.output_credit(), buf.size()));
-    if (want == 0 || outbound_.size() - outbound_off_ > kOutboundCap) return;
-    ssize_t n = ::read(fd, buf.data(), want);
+    want = std::min(want, e.output_budget(stream));
+    ssize_t n = want == 0 ? 0 : ::read(fd, buf.data(), want);
     if (n > 0) {
-      Output out{e.id(), stream == 0 ? Stream::kStdout : Stream::kStderr,
-                 Bytes(buf.begin(), buf.begin() + n)};
       e.output_sent(static_cast<std::size_t>(n));
-      send(out);
+      e.output_read(stream, static_cast<std::size_t>(n));
+      send(Output{e.id(), stream == 0 ? Stream::kStdout : Stream::kStderr, Bytes(buf.begin(), buf.begin() + n)});
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      // Empty after the process is gone: only a background child could still
-      // write, and it does not keep the exec open.
-      if (e.reaped()) {
-        unwatch(fd);
-        e.close_output(stream);
-      }
-      return;
-    }
-    unwatch(fd);  // end of file or error
+    // Empty after the process is gone: only a background child could still
+    // write, and it does not keep the exec open.
+    if (n < 0 && errno == EAGAIN && !e.reaped()) return;
+    loop_.unwatch(fd);  // end of file, empty or read out after the reap, or an error
     e.close_output(stream);
     return;
   }
@@ -280,7 +294,7 @@ void Agent::on_output_readable(ExecSession& e, int stream) {
 void Agent::on_stdin_writable(ExecSession& e) {
   int fd_before = e.stdin_fd();
   std::uint32_t written = e.flush_stdin();
-  if (fd_before >= 0 && e.stdin_fd() < 0) unwatch(fd_before);
+  if (fd_before >= 0 && e.stdin_fd() < 0) loop_.unwatch(fd_before);
   if (written > 0) send(StdinAck{e.id(), written});
 }
 
@@ -288,21 +302,37 @@ void Agent::on_sigchld() {
   signalfd_siginfo info;
   while (::read(signal_fd_, &info, sizeof info) > 0) {
   }
+  // Every child, including orphans reparented to PID 1, is reaped here.
   for (;;) {
     int status = 0;
     struct rusage usage {};
     pid_t pid = ::wait4(-1, &status, WNOHANG, &usage);
     if (pid <= 0) break;
     auto it = exec_by_pid_.find(pid);
-    if (it == exec_by_pid_.end()) continue;  // an orphan reparented to us
+    if (it == exec_by_pid_.end()) continue;
     std::uint32_t id = it->second;
     exec_by_pid_.erase(it);
     auto e = execs_.find(id);
     if (e == execs_.end()) continue;
-    int stdin_fd = e->second->stdin_fd();
-    if (stdin_fd >= 0) unwatch(stdin_fd);
-    e->second->set_reaped(status, usage);
-    for (int s = 0; s < 2; ++s) on_output_readable(*e->second, s);
+    ExecSession& session = *e->second;
+    int stdin_fd = session.stdin_fd();
+    if (stdin_fd >= 0) loop_.unwatch(stdin_fd);
+    std::uint32_t dropped = session.set_reaped(status, usage);
+    if (dropped > 0) send(StdinAck{id, dropped});
+  }
+  // drain_reaped() reads what the pipes still hold before the loop waits.
+}
+
+// For each reaped exec with open pipes that may be read now: read them, so a
+// pipe that is empty but held open by a background child is closed even though
+// it will never become readable.
+void Agent::drain_reaped() {
+  std::vector<std::uint32_t> ready;
+  for (auto& [id, e] : execs_)
+    if (e->reaped() && may_read_output(*e)) ready.push_back(id);
+  for (std::uint32_t id : ready) {
+    ExecSession& e = *execs_.at(id);
+    for (int s = 0; s < 2; ++s) on_output_readable(e, s);
     finish_if_done(id);
   }
 }
@@ -312,6 +342,12 @@ void Agent::finish_if_done(std::uint32_t id) {
   if (it == execs_.end() || !it->second->reaped() || !it->second->outputs_closed()) return;
   send(it->second->exit_message());
   execs_.erase(it);
+  finished_.insert(id);
+  finished_order_.push_back(id);
+  if (finished_order_.size() > kFinishedRemembered) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
 }
 
 void Agent::kill_all_execs() {
@@ -321,8 +357,8 @@ void Agent::kill_all_execs() {
 void Agent::shutdown() {
   if (mode_ == Mode::kServeFd) {
     kill_all_execs();
-    on_port_writable();
-    std::exit(0);
+    done_ = true;
+    return;
   }
   std::fprintf(stderr, "sandbox-agent: powering off\n");
   power_off();

@@ -9,14 +9,19 @@
 // Exit ordering: Exit is sent once the process has been reaped and both of
 // its output pipes are closed, so it always follows the last Output. A pipe
 // still held open by a background grandchild after the process was reaped is
-// read until it is empty and then closed.
+// read until it is empty (or has given what it held at the reap) and closed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <set>
 
+#include "guest/event_loop.hpp"
 #include "guest/exec_session.hpp"
+#include "guest/outbound_queue.hpp"
 #include "protocol/frame_decoder.hpp"
 
 namespace sandboxd::guest {
@@ -27,6 +32,7 @@ class Agent {
     kInit,      // PID 1 in the guest: reaps everything, powers off on Shutdown
     kServeFd,   // a host process under test: exits on Shutdown or end of stream
   };
+  // Takes over `port_fd` (made non-blocking and close-on-exec; closed at the end).
   Agent(int port_fd, Mode mode);
   ~Agent();
   Agent(const Agent&) = delete;
@@ -36,36 +42,50 @@ class Agent {
   void run();
 
   static constexpr std::size_t kMaxExecs = 256;
+  // Above this much queued for the host, no process output is read.
   static constexpr std::size_t kOutboundCap = 2u << 20;
+  // Above this, not even the port is read: a host that sends requests but
+  // never reads the answers stops itself instead of growing the queue.
+  static constexpr std::size_t kOutboundHardCap = 8u << 20;
+  // How long to wait before trying the port again after the host went away.
+  static constexpr std::chrono::milliseconds kPortRetry{50};
 
  private:
-  void send(const protocol::Message& m);
+  void send(const protocol::Message& m) { outbound_.push(m); }
+  void dispatch(std::uint64_t tag, std::uint32_t events);
+  void flush_outbound();
+  void port_down();
   void on_port_readable();
-  void on_port_writable();
   void on_message(protocol::Message&& m);
   void on_exec_start(const protocol::ExecStart& m);
+  void on_output_ack(const protocol::OutputAck& m);
+  void on_stdin(const protocol::Stdin& m);
+  void on_signal(const protocol::Signal& m);
   void on_sigchld();
   void on_output_readable(ExecSession& e, int stream);
   void on_stdin_writable(ExecSession& e);
+  void drain_reaped();
   void finish_if_done(std::uint32_t id);
   void update_interest();
-  void watch(int fd, std::uint32_t events, std::uint64_t tag);
-  void unwatch(int fd);
+  bool may_read_output(const ExecSession& e) const;
   void kill_all_execs();
-  [[noreturn]] void shutdown();
+  void shutdown();
 
   int port_fd_;
   Mode mode_;
-  int epoll_fd_ = -1;
+  EventLoop loop_;
   int signal_fd_ = -1;
   protocol::FrameDecoder decoder_;
-  Bytes outbound_;
-  std::size_t outbound_off_ = 0;
-  bool port_hung_up_ = false;
-  bool port_watch_out_ = false;
+  OutboundQueue outbound_;
+  // The host end is not there (kInit): the port is out of the epoll set
+  // until this time, then tried again.
+  bool port_down_ = false;
+  std::chrono::steady_clock::time_point port_retry_at_{};
   std::map<std::uint32_t, std::unique_ptr<ExecSession>> execs_;
   std::map<pid_t, std::uint32_t> exec_by_pid_;
-  std::map<int, std::uint32_t> watched_;  // fd -> current epoll events
+  // Recently finished ids: an OutputAck for one is a normal race, not an error.
+  std::set<std::uint32_t> finished_;
+  std::deque<std::uint32_t> finished_order_;
   bool done_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +39,7 @@ Exit start_failure(std::uint32_t id, const std::string& name, int error) {
 ExecSession::~ExecSession() {
   close_output(0);
   close_output(1);
-  close_stdin();
+  (void)close_stdin();
 }
 
 ExecSession::StartResult ExecSession::start(const ExecStart& request) {
@@ -115,6 +116,8 @@ void ExecSession::close_output(int i) {
   out_fd_[i] = -1;
 }
 
+void ExecSession::output_sent(std::size_t n) { unacked_output_ += n; }
+
 bool ExecSession::output_acked(std::uint32_t n) {
   if (n > unacked_output_) {
     unacked_output_ = 0;
@@ -124,22 +127,27 @@ bool ExecSession::output_acked(std::uint32_t n) {
   return true;
 }
 
-std::size_t ExecSession::queue_stdin(const Bytes& data, bool eof) {
-  std::size_t pending = stdin_queue_.size() - stdin_off_;
-  std::size_t room = pending >= kStdinWindow ? 0 : kStdinWindow - pending;
-  std::size_t take = std::min(room, data.size());
-  if (stdin_accepting_ && stdin_fd_ >= 0) {
+ExecSession::StdinQueued ExecSession::queue_stdin(const Bytes& data, bool eof) {
+  StdinQueued result;
+  if (!stdin_accepting_ || stdin_fd_ < 0) {
+    result.discarded = static_cast<std::uint32_t>(data.size());
+  } else {
     if (stdin_off_ > 0 && stdin_off_ == stdin_queue_.size()) {
       stdin_queue_.clear();
       stdin_off_ = 0;
     }
+    std::size_t pending = stdin_queue_.size() - stdin_off_;
+    std::size_t room = pending >= kStdinWindow ? 0 : kStdinWindow - pending;
+    std::size_t take = std::min(room, data.size());
     stdin_queue_.insert(stdin_queue_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+    result.discarded = static_cast<std::uint32_t>(data.size() - take);
+    result.over_window = result.discarded;
   }
   if (eof) {
     stdin_accepting_ = false;
     stdin_eof_ = true;
   }
-  return data.size() - take;
+  return result;
 }
 
 std::uint32_t ExecSession::flush_stdin() {
@@ -154,34 +162,36 @@ std::uint32_t ExecSession::flush_stdin() {
     } else if (n < 0 && errno == EAGAIN) {
       break;
     } else {
-      // The process closed its stdin: what it will never read still counts
-      // as delivered, or the host would wait for credit forever.
-      written += static_cast<std::uint32_t>(stdin_queue_.size() - stdin_off_);
-      stdin_off_ = stdin_queue_.size();
-      close_stdin();
+      // The process closed its stdin (EPIPE): what it will never read still
+      // counts as delivered, or the host would wait for credit forever.
+      written += close_stdin();
     }
   }
-  if (!stdin_pending()) {
-    stdin_queue_.clear();
-    stdin_off_ = 0;
-    if (stdin_eof_) close_stdin();
-  }
+  if (!stdin_pending() && stdin_eof_) written += close_stdin();
   return written;
 }
 
-void ExecSession::close_stdin() {
+std::uint32_t ExecSession::close_stdin() {
+  auto dropped = static_cast<std::uint32_t>(stdin_queue_.size() - stdin_off_);
+  stdin_queue_.clear();
+  stdin_off_ = 0;
   if (stdin_fd_ >= 0) ::close(stdin_fd_);
   stdin_fd_ = -1;
   stdin_accepting_ = false;
+  return dropped;
 }
 
-void ExecSession::set_reaped(int wait_status, const struct rusage& usage) {
+std::uint32_t ExecSession::set_reaped(int wait_status, const struct rusage& usage) {
   reaped_ = true;
   wait_status_ = wait_status;
   usage_ = usage;
   // Nobody is left to read stdin (a background child could, but the exec is
   // over for the host once its process is).
-  close_stdin();
+  for (int i = 0; i < 2; ++i) {
+    int queued = 0;
+    budget_[i] = out_fd_[i] >= 0 && ::ioctl(out_fd_[i], FIONREAD, &queued) == 0 ? static_cast<std::size_t>(queued) : 0;
+  }
+  return close_stdin();
 }
 
 Exit ExecSession::exit_message() const {
@@ -204,8 +214,10 @@ Exit ExecSession::exit_message() const {
 }
 
 void ExecSession::signal(int signo) {
-  if (pid_ <= 0 || reaped_) return;
-  if (::kill(-pid_, signo) != 0) ::kill(pid_, signo);
+  if (pid_ <= 0) return;
+  // Once reaped, the pid may be reused, but not while the group it led still
+  // has members (background children), so only the group is signalled.
+  if (::kill(-pid_, signo) != 0 && !reaped_) ::kill(pid_, signo);
 }
 
 }  // namespace sandboxd::guest

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -37,28 +38,44 @@ class ExecSession {
   void close_output(int i);
   bool outputs_closed() const { return out_fd_[0] < 0 && out_fd_[1] < 0; }
   std::uint64_t output_credit() const { return protocol::kOutputWindow - unacked_output_; }
-  void output_sent(std::size_t n) { unacked_output_ += n; }
+  void output_sent(std::size_t n);
+  // How much more may be read from pipe `i`: unbounded while the process
+  // runs; after the reap, what the pipe held then, so a background child that
+  // keeps writing cannot keep the exec open.
+  std::size_t output_budget(int i) const { return budget_[i]; }
+  void output_read(int i, std::size_t n) { budget_[i] -= std::min(budget_[i], n); }
   // False when the host acknowledged more than was sent.
   bool output_acked(std::uint32_t n);
 
   // Stdin side.
   int stdin_fd() const { return stdin_fd_; }
-  // Queues data; returns how many bytes were beyond the window and dropped.
-  std::size_t queue_stdin(const Bytes& data, bool eof);
+  // What became of a Stdin message's data right away.
+  struct StdinQueued {
+    std::uint32_t discarded = 0;      // never to be written: acknowledge now
+    std::uint32_t over_window = 0;    // of those, beyond kStdinWindow (a host error)
+  };
+  // Queues data for the process. Data nobody will read (no stdin, stdin
+  // closed or at eof, process gone) and data beyond the window is discarded
+  // but still acknowledged, so the host's credit stays in step.
+  StdinQueued queue_stdin(const Bytes& data, bool eof);
   bool stdin_pending() const { return stdin_off_ < stdin_queue_.size(); }
-  // Writes what the pipe takes; returns the bytes to acknowledge.
+  // Writes what the pipe takes; returns the bytes to acknowledge (including
+  // queued bytes thrown away because the process closed its stdin).
   std::uint32_t flush_stdin();
 
-  // Exit side.
-  void set_reaped(int wait_status, const struct rusage& usage);
+  // Exit side. Closes stdin; returns the queued stdin bytes thrown away, to
+  // be acknowledged.
+  std::uint32_t set_reaped(int wait_status, const struct rusage& usage);
   bool reaped() const { return reaped_; }
   protocol::Exit exit_message() const;
 
   // Signals the process group (or the process, if the group is gone).
+  // After the process was reaped, what is left of its group.
   void signal(int signo);
 
  private:
-  void close_stdin();
+  // Closes the stdin pipe; returns the queued bytes that were dropped.
+  std::uint32_t close_stdin();
 
   std::uint32_t id_;
   pid_t pid_ = -1;
@@ -69,6 +86,7 @@ class ExecSession {
   Bytes stdin_queue_;
   std::size_t stdin_off_ = 0;
   std::uint64_t unacked_output_ = 0;
+  std::size_t budget_[2] = {SIZE_MAX, SIZE_MAX};
   bool reaped_ = false;
   int wait_status_ = 0;
   struct rusage usage_ {};

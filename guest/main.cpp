@@ -2,6 +2,7 @@
 //
 //   as PID 1 (in the guest):     set the system up, find the control port, serve
 //   sandbox-agent --serve-fd N:  serve on fd N, a connected socket (host tests)
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,8 +33,15 @@ std::string read_file(const char* path) {
 
 [[noreturn]] void run_as_init() {
   attach_console();
-  for (const auto& failure : init_system()) log(failure);
-  for (const auto& failure : load_kernel_modules("/etc/sandbox/modules", read_file("/proc/cmdline"))) log("module " + failure);
+  try {
+    auto failures = init_system();
+    attach_console();  // again, in case /dev/console only exists now that /dev is mounted
+    for (const auto& failure : failures) log(failure);
+    for (const auto& failure : load_kernel_modules("/etc/sandbox/modules", read_file("/proc/cmdline")))
+      log("module " + failure);
+  } catch (...) {
+    log("setting the system up failed; serving anyway");
+  }
   // PID 1 must never return: the kernel would panic. Whatever goes wrong is
   // logged to the console and the agent starts over.
   for (;;) {
@@ -54,6 +62,9 @@ std::string read_file(const char* path) {
     } catch (const std::exception& e) {
       log(std::string("restarting after: ") + e.what());
       ::sleep(1);
+    } catch (...) {
+      log("restarting after an unknown exception");
+      ::sleep(1);
     }
   }
 }
@@ -69,8 +80,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sandbox-agent: --serve-fd takes a file descriptor number\n");
       return 2;
     }
+    // Whatever else the caller left open is not for the processes we start.
+    int serve_fd = static_cast<int>(fd);
+    if (serve_fd > 3) ::close_range(3, static_cast<unsigned>(serve_fd - 1), CLOSE_RANGE_CLOEXEC);
+    ::close_range(static_cast<unsigned>(serve_fd + 1), ~0u, CLOSE_RANGE_CLOEXEC);
     try {
-      Agent agent(static_cast<int>(fd), Agent::Mode::kServeFd);
+      Agent agent(serve_fd, Agent::Mode::kServeFd);
       agent.run();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sandbox-agent: %s\n", e.what());

@@ -11,6 +11,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <thread>
 
@@ -44,7 +46,8 @@ class AgentProcess {
     CHECK(std::get<Hello>(hello).agent_version.size() > 0);
   }
   ~AgentProcess() {
-    ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);
+    if (pid_ < 0) return;
     int status;
     // Closing the socket makes the agent kill its execs and exit.
     for (int i = 0; i < 200; ++i) {
@@ -53,6 +56,39 @@ class AgentProcess {
     }
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &status, 0);
+  }
+
+  // Hangs up and returns the agent's wait status (or -1 if it did not exit in time).
+  int hang_up_and_wait() {
+    ::close(fd_);
+    fd_ = -1;
+    return wait_exit();
+  }
+  int wait_exit() {
+    int status = 0;
+    for (int i = 0; i < 500; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+  // CPU time the agent has used so far, in clock ticks.
+  long cpu_ticks() const {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::stol(field);
+      if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
   }
 
   void send(const Message& m) { send_raw(encode(m)); }
@@ -93,6 +129,7 @@ class AgentProcess {
     std::string out, err;
     std::optional<Exit> exit;
     bool started = false;
+    pid_t pid = -1;
   };
   // Runs one exec to completion, acknowledging output as it comes.
   Result run(ExecStart start, const std::string& stdin_data = "") {
@@ -105,6 +142,7 @@ class AgentProcess {
       if (auto* s = std::get_if<ExecStarted>(&m)) {
         CHECK(s->id == start.id);
         r.started = true;
+        r.pid = static_cast<pid_t>(s->pid);
       } else if (auto* o = std::get_if<Output>(&m)) {
         CHECK(r.started);
         (o->stream == Stream::kStdout ? r.out : r.err) += as_chars(o->data);
@@ -126,7 +164,43 @@ ExecStart exec(std::uint32_t id, std::vector<std::string> argv, bool stdin_open 
   return ExecStart{id, std::move(argv), {}, "", stdin_open};
 }
 
+Bytes bytes_of(std::size_t n, char c = 'x') { return Bytes(n, static_cast<std::byte>(c)); }
+
+Error expect_error(AgentProcess& a, ErrorCode code, std::uint32_t id) {
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Error>(m));
+  CHECK(std::get<Error>(m).code == code);
+  CHECK(std::get<Error>(m).id == id);
+  return std::get<Error>(m);
+}
+
+// Proves nothing else was queued before it: the next message is the Pong.
+void expect_nothing_pending(AgentProcess& a) {
+  a.send(Ping{99});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Pong>(m));
+  CHECK(std::get<Pong>(m).token == 99);
+}
+
+// A process is gone or a zombie waiting for its new parent to reap it.
+bool process_gone(pid_t pid) {
+  for (int i = 0; i < 300; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 }  // namespace
+
+TEST_CASE("agent: hello comes first and names the capabilities") {
+  AgentProcess a;  // the constructor checks Hello is the first message
+  expect_nothing_pending(a);
+}
 
 TEST_CASE("agent: echo gives started, output, exit 0 in that order") {
   AgentProcess a;
@@ -247,6 +321,7 @@ TEST_CASE("agent: a background child holding stdout does not keep the exec open"
   AgentProcess a;
   auto start = Clock::now();
   auto r = a.run(exec(1, {"sh", "-c", "sleep 30 & echo started"}));
+  ::kill(-r.pid, SIGKILL);  // the background child, left behind by design
   CHECK(r.out == "started\n");
   CHECK(r.exit->status == 0);
   CHECK(Clock::now() - start < std::chrono::seconds(10));
@@ -310,4 +385,198 @@ TEST_CASE("agent: ping is answered with the same token") {
   Message m = a.next();
   REQUIRE(std::holds_alternative<Pong>(m));
   CHECK(std::get<Pong>(m).token == 0x1234567890ull);
+}
+
+TEST_CASE("agent: stdin and acknowledgements for unknown or finished execs") {
+  AgentProcess a;
+  a.send(Stdin{41, false, bytes_of(3)});
+  expect_error(a, ErrorCode::kUnknownExec, 41);
+  a.send(OutputAck{42, 10});
+  expect_error(a, ErrorCode::kUnknownExec, 42);
+
+  auto r = a.run(exec(1, {"echo", "done"}));
+  REQUIRE(r.exit);
+  // run() acknowledged everything; a late ack for the finished exec is a
+  // normal race and passes without an answer.
+  a.send(OutputAck{1, 0});
+  expect_nothing_pending(a);
+  a.send(Signal{1, SIGTERM});
+  expect_error(a, ErrorCode::kUnknownExec, 1);
+}
+
+TEST_CASE("agent: acknowledging more output than was sent is a flow-control error") {
+  AgentProcess a;
+  a.send(exec(1, {"sh", "-c", "echo hi; sleep 100"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Output>(m));
+  a.send(OutputAck{1, 1000});
+  expect_error(a, ErrorCode::kFlowControl, 1);
+  a.send(Signal{1, SIGKILL});
+  m = a.next();
+  REQUIRE(std::holds_alternative<Exit>(m));
+  CHECK(std::get<Exit>(m).status == SIGKILL);
+}
+
+TEST_CASE("agent: stdin for an exec without stdin is discarded but acknowledged") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Stdin{1, true, bytes_of(1234)});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<StdinAck>(m));
+  CHECK(std::get<StdinAck>(m).bytes == 1234);
+  a.send(Signal{1, SIGKILL});
+  REQUIRE(std::holds_alternative<Exit>(a.next()));
+}
+
+TEST_CASE("agent: stdin a process closed is acknowledged all the same") {
+  AgentProcess a;
+  a.send(exec(1, {"sh", "-c", "exec 0<&-; echo closed; sleep 100"}, true));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Output>(m));  // stdin is closed by now
+  const std::size_t total = 8 * kMaxChunk;
+  for (int i = 0; i < 8; ++i) a.send(Stdin{1, false, bytes_of(kMaxChunk)});
+  std::size_t acked = 0;
+  while (acked < total) {
+    m = a.next();
+    REQUIRE(std::holds_alternative<StdinAck>(m));
+    acked += std::get<StdinAck>(m).bytes;
+  }
+  CHECK(acked == total);
+  a.send(Signal{1, SIGKILL});
+  REQUIRE(std::holds_alternative<Exit>(a.next()));
+}
+
+TEST_CASE("agent: stdin beyond the window is refused and every byte is still acknowledged") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}, true));  // never reads its stdin
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  const std::size_t total = 2 * kStdinWindow;
+  for (std::size_t sent = 0; sent < total; sent += kMaxChunk) a.send(Stdin{1, false, bytes_of(kMaxChunk)});
+  std::size_t acked = 0;
+  bool refused = false;
+  while (auto m = a.try_next(std::chrono::milliseconds(500))) {
+    if (auto* ack = std::get_if<StdinAck>(&*m)) acked += ack->bytes;
+    if (auto* e = std::get_if<Error>(&*m)) {
+      CHECK(e->code == ErrorCode::kFlowControl);
+      refused = true;
+    }
+  }
+  CHECK(refused);
+  CHECK(acked < total);  // what is queued for the process waits for it
+  // Once the process is gone, what it never read is acknowledged too.
+  a.send(Signal{1, SIGKILL});
+  std::optional<Exit> exit;
+  while (!exit) {
+    Message m = a.next();
+    if (auto* ack = std::get_if<StdinAck>(&m)) acked += ack->bytes;
+    if (auto* e = std::get_if<Exit>(&m)) exit = *e;
+  }
+  CHECK(acked == total);
+}
+
+TEST_CASE("agent: an exec reaped at zero credit still ends when a background child holds its pipe") {
+  AgentProcess a;
+  a.send(exec(1, {"sh", "-c", "sleep 30 & head -c " + std::to_string(kOutputWindow) + " /dev/zero"}));
+  Message started = a.next();
+  REQUIRE(std::holds_alternative<ExecStarted>(started));
+  auto pgid = static_cast<pid_t>(std::get<ExecStarted>(started).pid);
+  std::uint64_t received = 0;
+  while (received < kOutputWindow) {
+    Message m = a.next();
+    REQUIRE(std::holds_alternative<Output>(m));
+    received += std::get<Output>(m).data.size();
+  }
+  // Let the shell exit and be reaped while no credit is left.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto start = Clock::now();
+  a.send(OutputAck{1, static_cast<std::uint32_t>(received)});
+  Message m = a.next(std::chrono::seconds(10));
+  ::kill(-pgid, SIGKILL);
+  REQUIRE(std::holds_alternative<Exit>(m));
+  CHECK(std::get<Exit>(m).status == 0);
+  CHECK(Clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("agent: a background child that keeps writing does not keep the exec open") {
+  AgentProcess a;
+  auto start = Clock::now();
+  auto r = a.run(exec(1, {"sh", "-c", "yes & sleep 0.2"}));
+  REQUIRE(r.exit);
+  CHECK(r.exit->status == 0);
+  CHECK(r.out.size() > 0);
+  CHECK(Clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("agent: at most 256 execs run at once") {
+  AgentProcess a;
+  for (std::uint32_t id = 1; id <= 256; ++id) a.send(exec(id, {"sleep", "100"}));
+  for (std::uint32_t id = 1; id <= 256; ++id) {
+    Message m = a.next();
+    REQUIRE(std::holds_alternative<ExecStarted>(m));
+  }
+  a.send(exec(257, {"true"}));
+  expect_error(a, ErrorCode::kTooManyExecs, 257);
+}
+
+TEST_CASE("agent: end of stream kills the execs and exits 0") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}));
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<ExecStarted>(m));
+  auto pid = static_cast<pid_t>(std::get<ExecStarted>(m).pid);
+  int status = a.hang_up_and_wait();
+  REQUIRE(status != -1);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(process_gone(pid));
+}
+
+TEST_CASE("agent: shutdown under test kills the execs and exits 0") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}));
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<ExecStarted>(m));
+  auto pid = static_cast<pid_t>(std::get<ExecStarted>(m).pid);
+  a.send(Shutdown{});
+  int status = a.wait_exit();
+  REQUIRE(status != -1);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(process_gone(pid));
+}
+
+TEST_CASE("agent: the control socket is not inherited by processes") {
+  AgentProcess a;
+  auto r = a.run(exec(1, {"sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"}));
+  // 0-2, and the fd ls uses to read the directory.
+  CHECK(r.out == "0 1 2 3 ");
+}
+
+TEST_CASE("agent: a pipe whose writer is gone does not spin the loop while credit is out") {
+  AgentProcess a;
+  // Fills the window, leaves more in the pipe, closes its end and lingers.
+  a.send(exec(1, {"sh", "-c", "head -c 1500000 /dev/zero; exec >&- 2>&-; sleep 1"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  std::uint64_t received = 0;
+  while (received < kOutputWindow) {
+    Message m = a.next();
+    REQUIRE(std::holds_alternative<Output>(m));
+    received += std::get<Output>(m).data.size();
+  }
+  long before = a.cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  long used = a.cpu_ticks() - before;
+  CHECK(used < ::sysconf(_SC_CLK_TCK) / 5);  // well under 20% of one core
+  std::optional<Exit> exit;
+  while (!exit) {
+    a.send(OutputAck{1, static_cast<std::uint32_t>(received)});
+    received = 0;
+    Message m = a.next();
+    if (auto* o = std::get_if<Output>(&m)) received = o->data.size();
+    if (auto* e = std::get_if<Exit>(&m)) exit = *e;
+  }
+  CHECK(exit->status == 0);
 }
