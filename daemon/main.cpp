@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/cli/net_serve_command.hpp"
 #include "daemon/cli/run_command.hpp"
 
 int main(int argc, char** argv) {
@@ -22,9 +23,19 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-e,--env", run.env, "Environment variable NAME=value (repeatable)")
       ->check([](const std::string& s) { return s.find('=') == std::string::npos || s.front() == '=' ? "expected NAME=value" : ""; });
   run_cmd->add_option("-w,--workdir", run.cwd, "Working directory in the guest")->capture_default_str();
+  run_cmd->add_option("--net", run.network, "Guest network: stack, slirp (QEMU's user network) or none")
+      ->check(CLI::IsMember({"stack", "slirp", "none"}))
+      ->capture_default_str();
+  sandboxd::cli::add_network_options(*run_cmd, run.net);
   run_cmd->add_flag("--timing", run.print_timing, "Print boot and total time to stderr");
   run_cmd->add_option("command", run.command, "Command and arguments (after --)")->required();
   run_cmd->positionals_at_end();
+
+  sandboxd::cli::NetServeOptions net_serve;
+  auto* net_serve_cmd = app.add_subcommand(
+      "net-serve", "Serve one sandbox network on a unix socket without a VM (for frame-level tests)");
+  net_serve_cmd->add_option("--socket", net_serve.socket_path, "Unix socket to listen on")->required();
+  sandboxd::cli::add_network_options(*net_serve_cmd, net_serve.network);
 
   try {
     app.parse(argc, argv);
@@ -38,5 +49,6 @@ int main(int argc, char** argv) {
   spdlog::cfg::load_env_levels();
 
   if (*run_cmd) return sandboxd::cli::run_command(run);
+  if (*net_serve_cmd) return sandboxd::cli::net_serve_command(net_serve);
   return 0;
 }

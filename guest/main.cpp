@@ -17,6 +17,7 @@
 #include "guest/control_port.hpp"
 #include "guest/init_system.hpp"
 #include "guest/kernel_modules.hpp"
+#include "guest/network_setup.hpp"
 
 using namespace sandboxd::guest;
 
@@ -39,6 +40,7 @@ std::string read_file(const char* path) {
     for (const auto& failure : failures) log(failure);
     for (const auto& failure : load_kernel_modules("/etc/sandbox/modules", read_file("/proc/cmdline")))
       log("module " + failure);
+    for (const auto& failure : set_up_network()) log("network: " + failure);
   } catch (...) {
     log("setting the system up failed; serving anyway");
   }

@@ -64,6 +64,39 @@ DIRECTORIES = {
 }
 
 
+# udhcpc's hook (busybox): run with $1 = deconfig | bound | renew | leasefail | nak and
+# the lease in the environment ($ip, $mask as a prefix length, $router, $dns, $mtu,
+# $domain). The agent runs udhcpc once at boot with -q, so "bound" is the one that
+# matters; "renew" is handled the same way for whoever runs udhcpc by hand.
+UDHCPC_SCRIPT = """#!/bin/sh
+# Applies a DHCP lease to $interface (see image/build_image.py).
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set dev "$interface" up
+    ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+    ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+    for r in $router; do
+      ip route replace default via "$r" dev "$interface" && break
+    done
+    if [ -n "$dns" ]; then
+      {
+        [ -n "$domain" ] && echo "search $domain"
+        for s in $dns; do echo "nameserver $s"; done
+      } > /etc/resolv.conf.new && mv /etc/resolv.conf.new /etc/resolv.conf
+    fi
+    ;;
+esac
+exit 0
+"""
+
+# Until DHCP names a server there is none; resolvers then try 127.0.0.1 and fail fast.
+RESOLV_CONF_WITHOUT_DHCP = b"# no DNS server yet: DHCP on eth0 writes them here\n"
+
+
 class BuildError(Exception):
     """A failure with a reason the user can act on."""
 
@@ -544,6 +577,8 @@ def build_image(args, debs, libraries, workdir, image_dir):
     archive.file("/etc/group", b"root:x:0:\n")
     archive.file("/etc/hostname", b"sandbox\n")
     archive.file("/etc/hosts", b"127.0.0.1 localhost sandbox\n::1 localhost\n")
+    archive.file("/etc/resolv.conf", RESOLV_CONF_WITHOUT_DHCP)
+    archive.file("/etc/sandbox/udhcpc.script", UDHCPC_SCRIPT.encode(), 0o755)
     archive.file("/etc/sandbox/image.json", (json.dumps({
         "name": args.name,
         "kernel_release": release,

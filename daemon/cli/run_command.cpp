@@ -14,10 +14,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include "daemon/cli/stdin_pump.hpp"
+#include "daemon/net/sandbox_network.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
 #include "daemon/vm/launcher.hpp"
+#include "daemon/vm/network_mode.hpp"
 
 namespace sandboxd::cli {
 namespace asio = boost::asio;
@@ -72,6 +76,23 @@ int run_command(const RunOptions& options) {
     std::cerr << "sandboxd-host: unknown accelerator '" << options.accelerator << "' (auto, kvm, tcg)\n";
     return kSandboxFailure;
   }
+  auto network = vm::network_mode_from_string(options.network);
+  if (!network) {
+    std::cerr << "sandboxd-host: unknown network mode '" << options.network << "' (stack, slirp, none)\n";
+    return kSandboxFailure;
+  }
+  if (options.net.mtu < vm::kMinMtu || options.net.mtu > vm::kMaxMtu) {
+    std::cerr << "sandboxd-host: MTU " << options.net.mtu << " is out of range (" << vm::kMinMtu << ".."
+              << vm::kMaxMtu << ")\n";
+    return kSandboxFailure;
+  }
+  auto net_setup = make_network_setup(options.net);
+  if (!net_setup) {
+    std::cerr << "sandboxd-host: " << net_setup.error() << "\n";
+    return kSandboxFailure;
+  }
+  auto guest_mac = net::wire::MacAddress::parse(vm::kDefaultGuestMac);
+  if (guest_mac) net_setup->stack.guest_mac = *guest_mac;
   std::string qemu = vm::find_program("qemu-system-x86_64");
   if (qemu.empty()) {
     std::cerr << "sandboxd-host: qemu-system-x86_64 not found in PATH (apt-get install qemu-system-x86)\n";
@@ -87,6 +108,16 @@ int run_command(const RunOptions& options) {
   spec.cpus = options.cpus;
   spec.memory_mib = options.memory_mib;
   spec.tsc_khz = vm::host_tsc_khz();
+  spec.network = *network;
+  spec.mtu = options.net.mtu;
+  // The guest asks DHCP before it says hello, so the stack is attached as
+  // soon as QEMU runs: once per boot attempt, each with a fresh link.
+  std::shared_ptr<net::SandboxNetwork> guest_network;
+  spec.on_spawned = [&](vm::Vm& vm) {
+    if (vm.spec().network != vm::NetworkMode::kStack) return;
+    if (guest_network) guest_network->stop();
+    guest_network = net::SandboxNetwork::start(std::move(vm.network_link()), net_setup->stack, net_setup->policy);
+  };
 
   int result = kSandboxFailure;
   std::shared_ptr<vm::Vm> machine;
@@ -122,7 +153,8 @@ int run_command(const RunOptions& options) {
     }
     machine = *booted;
     if (options.print_timing) {
-      std::cerr << "sandboxd-host: accelerator " << vm::to_string(machine->spec().accelerator) << ", agent ready after "
+      std::cerr << "sandboxd-host: accelerator " << vm::to_string(machine->spec().accelerator) << ", network "
+                << vm::to_string(machine->spec().network) << ", agent ready after "
                 << machine->boot_time().count() / 1000 << " ms\n";
     }
     machine->on_exit([&](const std::string& why) {
@@ -177,6 +209,16 @@ int run_command(const RunOptions& options) {
   io.run();
   stdin_pump.reset();
   if (machine) machine->kill();
+  if (guest_network) {
+    if (options.net.print_stats) {
+      rusage self{};
+      ::getrusage(RUSAGE_SELF, &self);
+      double cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                   static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+      std::cerr << "--- network counters\n" << guest_network->stats_text() << "daemon cpu seconds: " << cpu << "\n";
+    }
+    guest_network->stop();
+  }
   return result;
 }
 

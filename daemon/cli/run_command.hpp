@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/cli/network_options.hpp"
 #include "daemon/vm/accelerator.hpp"
 
 namespace sandboxd::cli {
@@ -18,6 +19,10 @@ struct RunOptions {
   std::string cwd = "/";
   std::vector<std::string> command;
   bool print_timing = false;
+  // The guest's network: stack (the daemon's own user-space stack), slirp
+  // (QEMU's user network, kept as a comparison peer) or none.
+  std::string network = "stack";
+  NetworkOptions net;  // MTU, egress, host aliases, counters
 };
 
 // Exit status of the command: its own code, 128+N when killed by signal N,

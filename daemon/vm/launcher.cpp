@@ -59,6 +59,8 @@ Accelerator VmLauncher::accelerator(const VmSpec& probe_spec) {
     VmSpec spec = probe_spec;
     spec.accelerator = a;
     spec.boot_deadline = settings_.kvm_probe_deadline;
+    spec.network = NetworkMode::kNone;  // the probe asks only whether the guest boots; no DHCP wait
+    spec.on_spawned = nullptr;
     spec.seccomp_sandbox = seccomp_supported(spec.qemu_binary);
     bool ok = false;
     std::shared_ptr<Vm> booted;

@@ -38,6 +38,15 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
     add({"-chardev", "socket,id=" + id + ",fd=" + port.substr(eq + 1),
          "-device", "virtserialport,chardev=" + id + ",name=" + port.substr(0, eq)});
   }
+  if (config.network != NetworkMode::kNone) {
+    // QEMU 7.2 takes an inherited fd for the stream backend as addr.type=fd
+    // (the client side, the default: the fd is used as a connected socket).
+    std::string netdev = config.network == NetworkMode::kSlirp
+                             ? "user,id=net0"
+                             : "stream,id=net0,addr.type=fd,addr.str=" + std::to_string(config.network_fd);
+    add({"-netdev", netdev, "-device",
+         "virtio-net-device,netdev=net0,mac=" + config.guest_mac + ",host_mtu=" + std::to_string(config.mtu)});
+  }
   if (config.seccomp_sandbox) {
     add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
   }

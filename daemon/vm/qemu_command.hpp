@@ -5,6 +5,7 @@
 // ends of the control port and the serial console are sockets the daemon
 // created and hands to QEMU as inherited file descriptors, so no socket path
 // ever exists on disk for another process to reach or for a crash to leave.
+// The same holds for the network link in `stack` mode (see network_mode.hpp).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "daemon/vm/accelerator.hpp"
+#include "daemon/vm/network_mode.hpp"
 
 namespace sandboxd::vm {
 
@@ -31,6 +33,10 @@ struct QemuConfig {
   std::optional<std::uint64_t> tsc_khz;
   bool seccomp_sandbox = true;  // -sandbox on, where this QEMU was built with it
   std::vector<std::string> extra_ports;  // more virtserialports: "name=fd", e.g. a qemu-ga peer
+  NetworkMode network = NetworkMode::kNone;
+  int network_fd = -1;  // stack mode: QEMU's end of the frame stream (inherited)
+  std::string guest_mac = kDefaultGuestMac;
+  unsigned mtu = kDefaultMtu;
 };
 
 std::vector<std::string> qemu_command_line(const QemuConfig& config);

@@ -44,8 +44,10 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
       if (p.guest >= 0) ::close(p.guest);
     }
   };
-  // 0: control port, 1: console, 2..: extra ports.
-  for (std::size_t i = 0; i < 2 + spec.extra_ports.size(); ++i) {
+  // 0: control port, 1: console, 2..: extra ports, last: the network link in stack mode.
+  const bool stack_link = spec.network == NetworkMode::kStack;
+  const std::size_t link_index = 2 + spec.extra_ports.size();
+  for (std::size_t i = 0; i < link_index + (stack_link ? 1 : 0); ++i) {
     auto pair = make_socket_pair();
     if (!pair) {
       cleanup();
@@ -71,6 +73,13 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
     config.extra_ports.push_back(spec.extra_ports[i] + "=" + std::to_string(pairs[2 + i].guest));
     inherited.push_back(pairs[2 + i].guest);
   }
+  config.network = spec.network;
+  config.guest_mac = spec.guest_mac;
+  config.mtu = spec.mtu;
+  if (stack_link) {
+    config.network_fd = pairs[link_index].guest;
+    inherited.push_back(pairs[link_index].guest);
+  }
 
   vm->spawned_at_ = std::chrono::steady_clock::now();
   auto process = QemuProcess::spawn(io, qemu_command_line(config), inherited);
@@ -88,9 +97,11 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
   vm->console_.emplace(io, asio::local::stream_protocol(), pairs[1].host);
   for (std::size_t i = 0; i < spec.extra_ports.size(); ++i)
     vm->extra_ports_.emplace_back(io, asio::local::stream_protocol(), pairs[2 + i].host);
+  if (stack_link) vm->network_link_.emplace(io, asio::local::stream_protocol(), pairs[link_index].host);
   auto channel = std::make_shared<sandbox::AgentChannel>(Socket(io, asio::local::stream_protocol(), pairs[0].host));
   vm->agent_ = std::make_shared<sandbox::GuestAgent>(channel);
   vm->read_console();
+  if (spec.on_spawned) spec.on_spawned(*vm);
 
   std::weak_ptr<Vm> weak = vm;
   vm->agent_->start({

@@ -20,10 +20,13 @@
 #include "daemon/sandbox/guest_agent.hpp"
 #include "daemon/vm/accelerator.hpp"
 #include "daemon/vm/guest_image.hpp"
+#include "daemon/vm/network_mode.hpp"
 #include "daemon/vm/output_tail.hpp"
 #include "daemon/vm/qemu_process.hpp"
 
 namespace sandboxd::vm {
+
+class Vm;
 
 struct VmSpec {
   GuestImage image;
@@ -36,6 +39,15 @@ struct VmSpec {
   std::chrono::milliseconds boot_deadline{20000};
   // Names of further virtserialports whose host ends the caller wants.
   std::vector<std::string> extra_ports;
+  // The guest's eth0 (network_mode.hpp). MTU: kMinMtu..kMaxMtu.
+  NetworkMode network = NetworkMode::kNone;
+  std::string guest_mac = kDefaultGuestMac;
+  unsigned mtu = kDefaultMtu;
+  // Runs once QEMU has started, before the guest's hello: the place to attach
+  // whatever serves network_link(), since the guest asks DHCP before it says
+  // hello. Runs again for each retried boot, with that boot's fresh Vm; a Vm
+  // whose boot fails is destroyed, which closes its link.
+  std::function<void(Vm&)> on_spawned;
 };
 
 enum class BootFailure { kSpawnFailed, kQemuExited, kDeadline };
@@ -59,6 +71,10 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::string console_tail() const { return console_tail_.text(); }
   std::chrono::microseconds boot_time() const { return boot_time_; }
   Socket& extra_port(std::size_t i) { return extra_ports_.at(i); }
+  // Stack mode only: the daemon's end of the guest's Ethernet link, a stream
+  // of frames each preceded by its length as a u32 big-endian.
+  Socket& network_link() { return network_link_.value(); }
+  bool has_network_link() const { return network_link_.has_value(); }
 
   // Asks the guest to power off; kills QEMU if it has not exited after
   // `grace`. `done` runs once QEMU is gone.
@@ -80,6 +96,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::array<char, 4096> console_buf_{};
   OutputTail console_tail_{8192};
   std::vector<Socket> extra_ports_;
+  std::optional<Socket> network_link_;
   boost::asio::steady_timer timer_;
   BootCallback boot_done_;
   std::chrono::steady_clock::time_point spawned_at_;

@@ -1,5 +1,9 @@
 // `sandboxd-host run` as a user runs it: real QEMU, real guest, real agent.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +34,56 @@ ProcessResult run_in_sandbox(std::vector<std::string> command, const std::string
   REQUIRE_FALSE(r.timed_out);
   return r;
 }
+
+// A one-request HTTP server on 127.0.0.1 (an ephemeral port), answering `body`
+// to whoever connects first, on its own thread; gives up after `patience`.
+class OneShotHttpServer {
+ public:
+  OneShotHttpServer(std::string body, std::chrono::seconds patience) : body_(std::move(body)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+    REQUIRE(::listen(listener_, 1) == 0);
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, patience] { serve(patience); });
+  }
+  ~OneShotHttpServer() {
+    thread_.join();
+    ::close(listener_);
+  }
+  unsigned port() const { return port_; }
+  const std::string& request() const { return request_; }  // read after the server is gone
+
+ private:
+  void serve(std::chrono::seconds patience) {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(patience.count() * 1000)) != 1) return;
+    int c = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    char buf[4096];
+    while (request_.find("\r\n\r\n") == std::string::npos) {
+      pollfd q{c, POLLIN, 0};
+      if (::poll(&q, 1, 10000) != 1) break;
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      request_.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                           std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+    (void)::write(c, response.data(), response.size());
+    ::close(c);
+  }
+
+  std::string body_;
+  int listener_ = -1;
+  unsigned port_ = 0;
+  std::string request_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -128,4 +182,37 @@ TEST_CASE("run: SIGKILL of sandboxd-host leaves no QEMU behind") {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(gone);
+}
+
+TEST_CASE("run: --net slirp gets a DHCP lease and reaches a host server through 10.0.2.2") {
+  ProcessResult r;
+  {
+    OneShotHttpServer server("served by the host\n", std::chrono::seconds(150));
+    r = run_in_sandbox({"sh", "-c",
+                        "ip -4 addr show dev eth0; ip route; cat /etc/resolv.conf; "
+                        "wget -q -O- http://10.0.2.2:" + std::to_string(server.port()) + "/page"},
+                       "", {"--net", "slirp"});
+  }
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("inet 10.0.2.15/24") != std::string::npos);
+  CHECK(r.out.find("default via 10.0.2.2") != std::string::npos);
+  CHECK(r.out.find("nameserver 10.0.2.3") != std::string::npos);
+  CHECK(r.out.find("served by the host\n") != std::string::npos);
+}
+
+TEST_CASE("run: --net none gives the guest no eth0, only lo (and lo is up)") {
+  auto r = run_in_sandbox({"sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"},
+                          "", {"--net", "none"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("eth0") == std::string::npos);
+  CHECK(r.out.rfind("lo\n", 0) == 0);
+  CHECK(r.out.find("0x9\n") != std::string::npos);  // IFF_UP | IFF_LOOPBACK
+}
+
+TEST_CASE("run: bad --net and --mtu values are refused with exit 125") {
+  for (auto options : std::vector<std::vector<std::string>>{{"--net", "tap"}, {"--mtu", "575"}, {"--mtu", "65521"}}) {
+    auto r = run_in_sandbox({"true"}, "", options);
+    CHECK(r.exit_code == 125);
+    CHECK_FALSE(r.err.empty());
+  }
 }

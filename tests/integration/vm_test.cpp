@@ -1,6 +1,7 @@
 // The VM layer driven directly: one booted guest, many execs at once, hostile
 // bytes from the host side, clean power-off.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 #include <map>
@@ -92,4 +93,48 @@ TEST_CASE("vm: unknown exec ids are refused without disturbing running execs") {
   REQUIRE(t.run_until([&] { return sleeper.done(); }));
   REQUIRE(sleeper.exit.has_value());
   CHECK(sleeper.out == "got\n");
+}
+
+TEST_CASE("vm: in stack mode the guest's DHCP discover arrives on network_link(), length-framed") {
+  bool link_before_hello = false;
+  BootedVm t({.network = vm::NetworkMode::kStack,
+              .on_spawned = [&](vm::Vm& v) { link_before_hello = v.has_network_link() && v.network_link().is_open(); }});
+  CHECK(link_before_hello);  // the stack can attach before the guest's DHCP, which precedes its hello
+  REQUIRE(t.vm().has_network_link());
+  // Nothing answered, so the guest's discovers (sent before its hello) wait in
+  // the socket. Frames are read until the first IPv4 one: IPv6 chatter may come first.
+  std::array<std::uint8_t, 4> length_bytes{};
+  std::vector<std::uint8_t> frame;
+  bool found = false;
+  std::string error;
+  std::function<void()> read_next = [&] {
+    asio::async_read(t.vm().network_link(), asio::buffer(length_bytes), [&](boost::system::error_code ec, std::size_t) {
+      if (ec) return void(error = ec.message());
+      std::uint32_t n = (std::uint32_t{length_bytes[0]} << 24) | (std::uint32_t{length_bytes[1]} << 16) |
+                        (std::uint32_t{length_bytes[2]} << 8) | length_bytes[3];
+      if (n < 14 || n > 65550) return void(error = "implausible frame length " + std::to_string(n));
+      frame.assign(n, 0);
+      asio::async_read(t.vm().network_link(), asio::buffer(frame), [&](boost::system::error_code ec2, std::size_t) {
+        if (ec2) return void(error = ec2.message());
+        if (frame[12] == 0x08 && frame[13] == 0x00) found = true;
+        else read_next();
+      });
+    });
+  };
+  read_next();
+  REQUIRE(t.run_until([&] { return found || !error.empty(); }, std::chrono::seconds(30)));
+  INFO("error: " << error);
+  REQUIRE(found);
+  // Broadcast from the guest's MAC, UDP 68 -> 67: a DHCP client.
+  CHECK(std::vector<std::uint8_t>(frame.begin(), frame.begin() + 6) == std::vector<std::uint8_t>(6, 0xff));
+  CHECK(std::vector<std::uint8_t>(frame.begin() + 6, frame.begin() + 12) ==
+        std::vector<std::uint8_t>{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
+  REQUIRE(frame.size() >= 14 + 20 + 8);
+  CHECK(frame[14 + 9] == 17);
+  std::size_t udp = 14 + std::size_t{frame[14] & 0x0fu} * 4;
+  CHECK(((frame[udp] << 8) | frame[udp + 1]) == 68);
+  CHECK(((frame[udp + 2] << 8) | frame[udp + 3]) == 67);
+  // And the guest still serves commands without an address.
+  auto r = t.run({"cat", "/sys/class/net/eth0/address"});
+  CHECK(r.out == "52:54:00:12:34:56\n");
 }

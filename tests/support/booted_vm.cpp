@@ -21,6 +21,8 @@ BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest
   spec.memory_mib = options.memory_mib;
   spec.cpus = options.cpus;
   spec.extra_ports = options.extra_ports;
+  spec.network = options.network;
+  spec.on_spawned = options.on_spawned;
   std::string error;
   launcher_.launch(spec, [&](Expected<std::shared_ptr<vm::Vm>, vm::BootError> r) {
     if (r) vm_ = *r;

@@ -31,6 +31,8 @@ struct BootOptions {
   unsigned memory_mib = 256;
   unsigned cpus = 1;
   std::vector<std::string> extra_ports;
+  vm::NetworkMode network = vm::NetworkMode::kNone;
+  std::function<void(vm::Vm&)> on_spawned;
 };
 
 class BootedVm {

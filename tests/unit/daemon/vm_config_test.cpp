@@ -7,6 +7,7 @@
 #include "daemon/vm/accelerator.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
+#include "daemon/vm/network_mode.hpp"
 #include "daemon/vm/qemu_command.hpp"
 
 using namespace sandboxd::vm;
@@ -75,6 +76,49 @@ TEST_CASE("qemu command: -sandbox is left out where QEMU lacks seccomp") {
   c.seccomp_sandbox = false;
   auto args = qemu_command_line(c);
   CHECK(std::find(args.begin(), args.end(), "-sandbox") == args.end());
+}
+
+namespace {
+bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
+  return std::find(args.begin(), args.end(), flag) != args.end();
+}
+}  // namespace
+
+TEST_CASE("qemu command: network none has no netdev and no NIC") {
+  QemuConfig c;
+  auto args = qemu_command_line(c);
+  CHECK_FALSE(has_flag(args, "-netdev"));
+  for (const auto& a : args) CHECK(a.find("virtio-net") == std::string::npos);
+}
+
+TEST_CASE("qemu command: network slirp is QEMU's user network behind a virtio-net NIC") {
+  QemuConfig c;
+  c.network = NetworkMode::kSlirp;
+  auto args = qemu_command_line(c);
+  CHECK(has_pair(args, "-netdev", "user,id=net0"));
+  CHECK(has_pair(args, "-device", "virtio-net-device,netdev=net0,mac=52:54:00:12:34:56,host_mtu=1500"));
+}
+
+TEST_CASE("qemu command: network stack hands QEMU the inherited fd as a stream netdev") {
+  QemuConfig c;
+  c.network = NetworkMode::kStack;
+  c.network_fd = 9;
+  c.guest_mac = "52:54:00:aa:bb:cc";
+  c.mtu = 65520;
+  auto args = qemu_command_line(c);
+  CHECK(has_pair(args, "-netdev", "stream,id=net0,addr.type=fd,addr.str=9"));
+  CHECK(has_pair(args, "-device", "virtio-net-device,netdev=net0,mac=52:54:00:aa:bb:cc,host_mtu=65520"));
+  // No socket path anywhere: the link exists only as the fd.
+  for (const auto& a : args) CHECK(a.find("addr.path") == std::string::npos);
+  CHECK(has_flag(args, "-sandbox"));
+}
+
+TEST_CASE("network mode: names are parsed strictly and round-trip") {
+  for (auto m : {NetworkMode::kNone, NetworkMode::kSlirp, NetworkMode::kStack})
+    CHECK(network_mode_from_string(to_string(m)) == m);
+  CHECK_FALSE(network_mode_from_string("user").has_value());
+  CHECK_FALSE(network_mode_from_string("Stack").has_value());
+  CHECK_FALSE(network_mode_from_string("").has_value());
 }
 
 TEST_CASE("host tsc: cpu MHz is read as kHz without rounding") {

@@ -1,0 +1,93 @@
+#include "daemon/net/egress/dns_answer.hpp"
+
+namespace sandboxd::net {
+using wire::DnsRcode;
+using wire::DnsRepr;
+using wire::DnsType;
+
+namespace {
+
+// A reply skeleton: the query's id, flags and question echoed.
+DnsRepr reply_to(const DnsRepr& query, DnsRcode rcode) {
+  DnsRepr reply;
+  reply.id = query.id;
+  reply.response = true;
+  reply.opcode = query.opcode;
+  reply.recursion_desired = query.recursion_desired;
+  reply.recursion_available = true;
+  reply.rcode = rcode;
+  reply.questions = query.questions;
+  return reply;
+}
+
+Bytes encode(DnsRepr reply, std::size_t max_reply) {
+  Bytes out;
+  bool ok = static_cast<bool>(reply.emit(out));
+  while (ok && out.size() > max_reply && !reply.answers.empty()) {
+    reply.answers.pop_back();
+    reply.truncated = true;
+    out.clear();
+    ok = static_cast<bool>(reply.emit(out));
+  }
+  if (!ok) {
+    // Only an invalid name fails emit, and the names here come from a query
+    // that parsed; answer without the question rather than not at all.
+    DnsRepr bare = reply;
+    bare.questions.clear();
+    bare.answers.clear();
+    bare.rcode = DnsRcode::kServerFailure;
+    out.clear();
+    (void)bare.emit(out);
+  }
+  return out;
+}
+
+DnsPlan reply_plan(const DnsRepr& reply, std::size_t max_reply) {
+  return DnsPlan{DnsPlan::Kind::kReply, encode(reply, max_reply), {}};
+}
+
+}  // namespace
+
+DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_t max_reply) {
+  auto parsed = DnsRepr::parse(message);
+  if (!parsed) {
+    if (message.size() < DnsRepr::kHeaderLength) return {};
+    DnsRepr header;
+    ByteReader r(message);
+    header.id = r.u16();
+    return reply_plan(reply_to(header, DnsRcode::kFormatError), max_reply);
+  }
+  const DnsRepr& query = *parsed;
+  if (query.response) return reply_plan(reply_to(DnsRepr{.id = query.id}, DnsRcode::kFormatError), max_reply);
+  if (query.opcode != 0) return reply_plan(reply_to(query, DnsRcode::kNotImplemented), max_reply);
+  if (query.questions.size() != 1) return reply_plan(reply_to(query, DnsRcode::kFormatError), max_reply);
+
+  const wire::DnsQuestion& question = query.questions.front();
+  if (question.dns_class != wire::kDnsClassIn) return reply_plan(reply_to(query, DnsRcode::kRefused), max_reply);
+
+  if (auto alias = policy.resolve_alias(question.name)) {
+    DnsRepr reply = reply_to(query, DnsRcode::kNoError);
+    reply.authoritative = true;
+    if (question.type == DnsType::kA)
+      reply.answers.push_back({question.name, DnsType::kA, wire::kDnsClassIn, kDnsAnswerTtl, *alias});
+    return reply_plan(reply, max_reply);
+  }
+  if (!policy.resolves_upstream()) return reply_plan(reply_to(query, DnsRcode::kNameError), max_reply);
+  if (question.type != DnsType::kA && question.type != DnsType::kAaaa)
+    return reply_plan(reply_to(query, DnsRcode::kRefused), max_reply);
+  return DnsPlan{DnsPlan::Kind::kResolve, {}, query};
+}
+
+Bytes dns_resolved_reply(const DnsRepr& query, std::span<const wire::Ipv4Address> addresses, bool name_exists,
+                         bool failed, std::size_t max_reply) {
+  if (failed) return encode(reply_to(query, DnsRcode::kServerFailure), max_reply);
+  if (!name_exists) return encode(reply_to(query, DnsRcode::kNameError), max_reply);
+  DnsRepr reply = reply_to(query, DnsRcode::kNoError);
+  const wire::DnsQuestion& question = query.questions.front();
+  if (question.type == DnsType::kA) {
+    for (const auto& a : addresses) reply.answers.push_back({question.name, DnsType::kA, wire::kDnsClassIn, kDnsAnswerTtl, a});
+  }
+  return encode(reply, max_reply);
+}
+
+}  // namespace sandboxd::net

@@ -1,0 +1,54 @@
+// The gateway's DNS server, over UDP and TCP on port 53 of the gateway's
+// address. What a query gets is decided by plan_dns_answer (dns_answer.hpp);
+// this adds the I/O: names to resolve go to the host's resolver (at most
+// kMaxResolving at a time per sandbox — more are answered SERVFAIL at once,
+// so a guest cannot queue unbounded work on the host), and DNS over TCP is
+// unframed from and framed into the connection (2-byte length, RFC 7766).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "daemon/net/egress/dns_answer.hpp"
+#include "daemon/net/egress/egress_context.hpp"
+#include "daemon/net/egress/egress_policy.hpp"
+
+namespace sandboxd::net {
+
+class DnsServer : public std::enable_shared_from_this<DnsServer> {
+ public:
+  static constexpr unsigned kMaxResolving = 16;
+  static constexpr std::size_t kMaxTcpPendingReplies = 256 * 1024;
+
+  DnsServer(boost::asio::any_io_executor executor, EgressContext& context, const EgressPolicy& policy);
+
+  // A query that came over UDP on flow `id`; the reply goes back on it.
+  void on_udp_query(FlowId id, ByteSpan message);
+
+  // A TCP connection to the gateway's port 53, and its events.
+  void on_tcp_open(FlowId id);
+  void on_tcp_readable(FlowId id);
+  void on_tcp_writable(FlowId id);
+  void on_tcp_closed(FlowId id);
+
+  void stop();
+
+ private:
+  struct TcpSession {
+    Bytes replies;  // framed, not yet taken by the connection
+    unsigned resolving = 0;
+  };
+
+  void answer(ByteSpan message, std::size_t max_reply, std::function<void(Bytes)> deliver);
+  void flush_tcp(FlowId id);
+
+  EgressContext& context_;
+  const EgressPolicy& policy_;
+  boost::asio::ip::tcp::resolver resolver_;
+  unsigned resolving_ = 0;
+  std::unordered_map<FlowId, TcpSession> tcp_sessions_;
+};
+
+}  // namespace sandboxd::net

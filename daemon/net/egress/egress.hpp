@@ -1,0 +1,49 @@
+// Where a sandbox's flows leave the stack: every StackEvent goes through
+// handle(), which asks the policy about each new flow and hands it to the
+// DNS server (the gateway's port 53), a TCP proxy or a UDP proxy, or refuses
+// it. Denied TCP connections are refused with a RST, so the guest fails
+// fast; denied UDP flows are dropped, and stay dropped for their lifetime.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "daemon/net/egress/dns_server.hpp"
+#include "daemon/net/egress/egress_context.hpp"
+#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/tcp_proxy.hpp"
+#include "daemon/net/egress/udp_proxy.hpp"
+
+namespace sandboxd::net {
+
+class Egress {
+ public:
+  Egress(boost::asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick);
+  ~Egress();
+  Egress(const Egress&) = delete;
+  Egress& operator=(const Egress&) = delete;
+
+  void handle(StackEvent& event);
+  // Closes every socket; no handler touches the stack afterwards.
+  void stop();
+
+  const EgressCounters& counters() const { return context_.counters; }
+  const EgressPolicy& policy() const { return policy_; }
+
+ private:
+  bool is_gateway_dns(const FlowKey& key) const;
+  void open_tcp(const StackEvent& event);
+  void open_udp(StackEvent& event);
+
+  boost::asio::any_io_executor executor_;
+  EgressPolicy policy_;
+  EgressContext context_;
+  std::shared_ptr<DnsServer> dns_;
+  std::unordered_map<FlowId, std::shared_ptr<TcpProxy>> tcp_;
+  std::unordered_set<FlowId> dns_tcp_;
+  std::unordered_map<FlowId, std::shared_ptr<UdpProxy>> udp_;
+};
+
+}  // namespace sandboxd::net

@@ -1,0 +1,105 @@
+#include "daemon/net/egress/egress_policy.hpp"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "daemon/net/wire/dns.hpp"
+
+namespace sandboxd::net {
+using wire::Ipv4Address;
+
+namespace {
+
+std::string normalized_name(std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  std::string out(name);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Destinations a flow never goes to, whatever the mode: they are not
+// somewhere else on the network but this host, or nowhere.
+std::string_view never_reachable(Ipv4Address a) {
+  if (a.is_loopback()) return "the host's loopback is not reachable";
+  if (a.is_unspecified() || a.octets[0] == 0) return "unspecified destination";
+  if (a.is_multicast() || a.is_broadcast() || a.octets[0] >= 240) return "multicast, broadcast or reserved destination";
+  return {};
+}
+
+}  // namespace
+
+std::string_view to_string(EgressMode mode) { return mode == EgressMode::kAllowAll ? "allow-all" : "deny-all"; }
+
+Expected<EgressMode, std::string> parse_egress_mode(std::string_view text) {
+  if (text == "allow-all") return EgressMode::kAllowAll;
+  if (text == "deny-all") return EgressMode::kDenyAll;
+  return Unexpected{"unknown egress mode '" + std::string(text) + "' (allow-all, deny-all)"};
+}
+
+Expected<std::pair<std::string, Ipv4Address>, std::string> parse_host_alias(std::string_view text) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos) return Unexpected{"host alias '" + std::string(text) + "': expected NAME=IP"};
+  std::string name = normalized_name(text.substr(0, eq));
+  if (name.empty() || !wire::is_valid_dns_name(name))
+    return Unexpected{"host alias '" + std::string(text) + "': '" + name + "' is not a valid host name"};
+  auto ip = Ipv4Address::parse(text.substr(eq + 1));
+  if (!ip) return Unexpected{"host alias '" + std::string(text) + "': '" + std::string(text.substr(eq + 1)) + "' is not an IPv4 address"};
+  return std::pair{name, *ip};
+}
+
+Expected<EgressPolicy, std::string> EgressPolicy::make(EgressMode mode,
+                                                       const std::vector<std::pair<std::string, Ipv4Address>>& aliases,
+                                                       Ipv4Address alias_base, std::vector<Ipv4Address> host_addresses) {
+  if (aliases.size() > kMaxAliases)
+    return Unexpected{"too many host aliases (at most " + std::to_string(kMaxAliases) + ")"};
+  EgressPolicy policy;
+  policy.mode_ = mode;
+  policy.host_addresses_ = std::move(host_addresses);
+  std::uint32_t next = alias_base.to_u32();
+  for (const auto& [name, host_ip] : aliases) {
+    std::string n = normalized_name(name);
+    if (!wire::is_valid_dns_name(n) || n.empty()) return Unexpected{"'" + name + "' is not a valid host name"};
+    if (policy.resolve_alias(n)) return Unexpected{"host alias '" + n + "' is given twice"};
+    policy.aliases_.push_back(HostAlias{n, host_ip, Ipv4Address::from_u32(next++)});
+  }
+  return policy;
+}
+
+EgressDecision EgressPolicy::decide(const FlowKey& key) const {
+  for (const HostAlias& alias : aliases_) {
+    if (alias.guest_ip == key.remote_ip) return {true, alias.host_ip, {}};
+  }
+  if (mode_ == EgressMode::kDenyAll) return {false, {}, "egress denied by policy"};
+  if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, why};
+  if (std::find(host_addresses_.begin(), host_addresses_.end(), key.remote_ip) != host_addresses_.end())
+    return {false, {}, "the host's own addresses are not reachable"};
+  return {true, key.remote_ip, {}};
+}
+
+std::optional<Ipv4Address> EgressPolicy::resolve_alias(std::string_view name) const {
+  std::string n = normalized_name(name);
+  for (const HostAlias& alias : aliases_) {
+    if (alias.name == n) return alias.guest_ip;
+  }
+  return std::nullopt;
+}
+
+std::vector<Ipv4Address> host_interface_addresses() {
+  std::vector<Ipv4Address> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    sockaddr_in sin;
+    std::memcpy(&sin, i->ifa_addr, sizeof sin);
+    out.push_back(Ipv4Address::from_u32(ntohl(sin.sin_addr.s_addr)));
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+}  // namespace sandboxd::net

@@ -1,0 +1,74 @@
+// One guest TCP connection carried to its destination by a host socket.
+//
+// The proxy moves bytes between the stack's connection and the socket and
+// nothing more; flow control is the stack's buffers. Upstream is read only
+// into the space the connection's send buffer has (send_space), so a guest
+// that does not read stops the socket being read; the guest's bytes are
+// written upstream straight from the connection's receive buffer and
+// consumed only once written, so an upstream that does not read closes the
+// guest's window.
+//
+// The socket is non-blocking and driven by readiness (async_wait), not by
+// async reads and writes: reads go into the one buffer all proxies share
+// and writes come from the stack's buffer, so a connection holds no buffer
+// of its own — a flood of idle connections costs little memory.
+//
+// Half-close is carried both ways: the guest's FIN becomes shutdown(send) on
+// the socket once its bytes are written, the socket's EOF becomes our FIN. A
+// socket error or a reset from the guest ends both sides at once.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+
+#include "daemon/net/egress/egress_context.hpp"
+
+namespace sandboxd::net {
+
+class TcpProxy : public std::enable_shared_from_this<TcpProxy> {
+ public:
+  static constexpr std::chrono::seconds kConnectTimeout{20};
+  // Reads per readiness wake-up, so one busy socket does not starve the rest.
+  static constexpr int kReadsPerWakeup = 4;
+
+  TcpProxy(boost::asio::any_io_executor executor, EgressContext& context, FlowId id);
+
+  // Connects to `destination`; accepts the guest's SYN once connected, or
+  // refuses it when the connection fails or times out.
+  void connect(const boost::asio::ip::tcp::endpoint& destination);
+
+  // Stack events for this flow.
+  void on_readable();
+  void on_writable();
+  // The connection is over. `leftover` is what the guest sent and had not
+  // yet gone upstream; after a graceful close it is still delivered.
+  void on_closed(std::string_view reason, Bytes leftover);
+
+  // The network is shutting down: close at once.
+  void stop();
+
+ private:
+  void write_upstream();
+  void wait_writable();
+  void write_final();
+  void read_upstream();
+  void drain_upstream();
+  void fail();
+  bool alive() const { return !context_.stopped && !closed_; }
+
+  EgressContext& context_;
+  FlowId id_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer connect_timer_;
+  Bytes final_bytes_;  // after a graceful close, the guest's last bytes
+  bool connected_ = false;
+  bool waiting_read_ = false;
+  bool waiting_write_ = false;
+  bool upstream_eof_ = false;
+  bool shutdown_sent_ = false;
+  bool closed_ = false;  // the stack's side is over; the id is dead
+};
+
+}  // namespace sandboxd::net

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Hostile frames at the daemon's network stack, from outside the process.
+
+`sandboxd-host net-serve` runs one sandbox network on a unix socket; this
+test plays QEMU's side of it (a 4-byte big-endian length before each
+Ethernet frame), crafting frames with scapy. It checks the stack answers a
+well-behaved guest (DHCP, ARP, ping, a TCP connection through a host alias),
+then sends garbage, truncated and oversized frames, a SYN flood and a
+fragment flood, and checks that the daemon is still up, still answers, and
+that its memory stayed bounded (printed before and after).
+"""
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Raw
+
+HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
+GUEST_MAC = "52:54:00:12:34:56"
+GATEWAY_MAC = "02:73:62:00:00:01"
+GUEST_IP = "10.0.2.15"
+GATEWAY_IP = "10.0.2.2"
+ALIAS_IP = "10.0.2.100"
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+class Link:
+    """QEMU's end of the stream: frames out, and a thread collecting frames in."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for _ in range(100):
+            try:
+                self.sock.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                time.sleep(0.05)
+        self.frames = []
+        self.lock = threading.Lock()
+        self.received = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while len(buf) >= 4:
+                (n,) = struct.unpack(">I", buf[:4])
+                if len(buf) < 4 + n:
+                    break
+                frame, buf = buf[4:4 + n], buf[4 + n:]
+                with self.lock:
+                    self.received += 1
+                    if len(self.frames) < 1000:
+                        self.frames.append(frame)
+
+    def send(self, frame):
+        self.sock.sendall(struct.pack(">I", len(frame)) + bytes(frame))
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def clear(self):
+        with self.lock:
+            self.frames = []
+
+    def wait_for(self, predicate, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for f in self.frames:
+                    pkt = Ether(f)
+                    if predicate(pkt):
+                        return pkt
+            time.sleep(0.01)
+        return None
+
+
+def guest(pkt):
+    return Ether(src=GUEST_MAC, dst=GATEWAY_MAC) / pkt
+
+
+def well_behaved_guest(link, http_port, label):
+    link.clear()
+    link.send(Ether(src=GUEST_MAC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255") /
+              UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(GUEST_MAC.replace(":", "")), xid=0x5a5a) /
+              DHCP(options=[("message-type", "discover"), "end"]))
+    offer = link.wait_for(lambda p: p.haslayer(BOOTP) and p[BOOTP].xid == 0x5a5a)
+    check(offer is not None and offer[BOOTP].yiaddr == GUEST_IP, f"{label}: DHCP offer of {GUEST_IP}")
+
+    link.send(Ether(src=GUEST_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=GUEST_MAC, psrc=GUEST_IP, pdst=GATEWAY_IP))
+    arp = link.wait_for(lambda p: p.haslayer(ARP) and p[ARP].op == 2)
+    check(arp is not None and arp[ARP].hwsrc == GATEWAY_MAC, f"{label}: ARP reply for the gateway")
+
+    link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / ICMP(id=7, seq=1) / Raw(b"x" * 56)))
+    pong = link.wait_for(lambda p: p.haslayer(ICMP) and p[ICMP].type == 0 and p[ICMP].id == 7)
+    check(pong is not None, f"{label}: ping of the gateway answered")
+
+    sport = random.randint(20000, 60000)
+    link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="S", seq=1000,
+                                                          options=[("MSS", 1460), ("WScale", 7)])))
+    synack = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and p[TCP].flags & 0x12 == 0x12)
+    check(synack is not None, f"{label}: TCP connection through the host alias accepted")
+    if synack is None:
+        return
+    ours = synack[TCP].seq + 1
+    request = b"GET /small HTTP/1.0\r\n\r\n"
+    link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="A", seq=1001, ack=ours, window=1024)))
+    link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="PA", seq=1001, ack=ours,
+                                                          window=1024) / Raw(request)))
+    reply = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and b"hello from the host" in bytes(p[TCP].payload))
+    check(reply is not None, f"{label}: HTTP reply from the host's loopback through the stack")
+    link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="R", seq=1001 + len(request))))
+
+
+def main():
+    peer = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "support", "net_peer.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    http_port = int(peer.stdout.readline().split()[1])
+    path = os.path.join(tempfile.mkdtemp(), "link.sock")
+    daemon = subprocess.Popen([HOST, "net-serve", "--socket", path, "--egress", "deny-all",
+                               "--host-alias", "host.test=127.0.0.1", "--net-stats"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        link = Link(path)
+        well_behaved_guest(link, http_port, "before the floods")
+        rss_before = rss_kib(daemon.pid)
+        print(f"daemon RSS before the floods: {rss_before} KiB", flush=True)
+        rng = random.Random(1234)
+
+        # Garbage: random bytes of random lengths, framed.
+        for _ in range(20000):
+            link.send(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))))
+        # Garbage with valid headers: random payloads behind a guest's Ethernet and IPv4 header.
+        for _ in range(5000):
+            body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 100)))
+            link.send(guest(IP(src=GUEST_IP, dst="93.184.216.34", proto=rng.choice([1, 6, 17, 47])) / Raw(body)))
+        # Truncated: valid frames cut short.
+        template = bytes(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=1, dport=http_port, flags="S")))
+        for _ in range(5000):
+            link.send(template[:rng.randint(0, len(template) - 1)])
+        # Oversized: frames longer than any MTU, sent whole, 8 MiB each.
+        junk = os.urandom(1 << 20)
+        for _ in range(8):
+            link.send_raw(struct.pack(">I", 8 << 20))
+            for _ in range(8):
+                link.send_raw(junk)
+        print(f"daemon RSS after garbage, truncated and oversized frames: {rss_kib(daemon.pid)} KiB", flush=True)
+
+        # SYN flood: to a denied destination and to the alias (the connection limit holds).
+        syn = guest(IP(src=GUEST_IP, dst="93.184.216.34") / TCP(sport=1, dport=80, flags="S", seq=1))
+        syn_alias = guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=1, dport=http_port, flags="S", seq=1))
+        for i in range(20000):
+            pkt = syn if i % 2 else syn_alias
+            pkt[TCP].sport = 1024 + i
+            pkt[TCP].seq = rng.getrandbits(32)
+            del pkt[TCP].chksum
+            link.send(pkt)
+        print(f"daemon RSS after a SYN flood of 20000: {rss_kib(daemon.pid)} KiB", flush=True)
+
+        # Fragment flood: first, middle and last pieces of datagrams that never complete.
+        frag = guest(IP(src=GUEST_IP, dst="93.184.216.34", flags="MF", frag=0, id=1) / UDP(sport=5, dport=5) / Raw(b"f" * 1000))
+        for i in range(20000):
+            frag[IP].id = i & 0xffff
+            frag[IP].frag = (i % 3) * 100
+            frag[IP].flags = "MF" if i % 3 != 2 else 0
+            del frag[IP].chksum
+            link.send(frag)
+        time.sleep(1.0)
+        rss_after = rss_kib(daemon.pid)
+        print(f"daemon RSS after a fragment flood of 20000: {rss_after} KiB", flush=True)
+
+        check(daemon.poll() is None, "the daemon is still running")
+        well_behaved_guest(link, http_port, "after the floods")
+        check(rss_after - rss_before < 64 * 1024, f"memory bounded: grew {rss_after - rss_before} KiB (< 64 MiB)")
+    finally:
+        daemon.terminate()
+        try:
+            _, err = daemon.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            _, err = daemon.communicate()
+        peer.stdin.close()
+        peer.wait(timeout=10)
+    print(err)
+    check("ipv4 fragment: 20000" in err, "every fragment counted as dropped")
+    check("oversized frames skipped: 8" in err, "every oversized frame skipped")
+    print(f"frame-level checks: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
