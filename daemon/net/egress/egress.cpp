@@ -14,12 +14,7 @@ asio::ip::address_v4 to_asio(wire::Ipv4Address a) { return asio::ip::address_v4(
 
 std::string EgressCounters::to_text() const {
   std::string out;
-  auto line = [&](std::string_view name, std::uint64_t value) {
-    out += name;
-    out += ": ";
-    out += std::to_string(value);
-    out += '\n';
-  };
+  auto line = [&](std::string_view name, std::uint64_t value) { append_counter_line(out, name, value); };
   line("tcp connected upstream", tcp_connected);
   line("tcp denied", tcp_denied);
   line("tcp connect failed", tcp_connect_failed);

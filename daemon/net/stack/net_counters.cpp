@@ -25,6 +25,13 @@ std::string_view to_string(DropReason reason) {
   return "unknown";
 }
 
+void append_counter_line(std::string& out, std::string_view name, std::uint64_t value) {
+  out += name;
+  out += ": ";
+  out += std::to_string(value);
+  out += '\n';
+}
+
 std::uint64_t NetCounters::total_drops() const {
   std::uint64_t total = 0;
   for (auto n : drops) total += n;
@@ -33,12 +40,7 @@ std::uint64_t NetCounters::total_drops() const {
 
 std::string NetCounters::to_text() const {
   std::string out;
-  auto line = [&](std::string_view name, std::uint64_t value) {
-    out += name;
-    out += ": ";
-    out += std::to_string(value);
-    out += '\n';
-  };
+  auto line = [&](std::string_view name, std::uint64_t value) { append_counter_line(out, name, value); };
   line("frames in", frames_in);
   line("bytes in", bytes_in);
   line("frames out", frames_out);
@@ -59,11 +61,7 @@ std::string NetCounters::to_text() const {
   line("dropped frames", total_drops());
   for (std::size_t i = 0; i < drops.size(); ++i) {
     if (drops[i] == 0) continue;
-    out += "  dropped, ";
-    out += to_string(static_cast<DropReason>(i));
-    out += ": ";
-    out += std::to_string(drops[i]);
-    out += '\n';
+    append_counter_line(out, "  dropped, " + std::string(to_string(static_cast<DropReason>(i))), drops[i]);
   }
   return out;
 }

@@ -35,6 +35,9 @@ enum class DropReason : std::uint8_t {
 
 std::string_view to_string(DropReason reason);
 
+// Appends "name: value\n", the line format of every counter listing.
+void append_counter_line(std::string& out, std::string_view name, std::uint64_t value);
+
 struct NetCounters {
   std::uint64_t frames_in = 0;
   std::uint64_t bytes_in = 0;
