@@ -6,6 +6,7 @@
 
 #include "daemon/cli/net_serve_command.hpp"
 #include "daemon/cli/run_command.hpp"
+#include "daemon/cli/serve_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"sandboxd-host: disposable Linux micro-VMs for AI agents"};
@@ -37,6 +38,10 @@ int main(int argc, char** argv) {
   net_serve_cmd->add_option("--socket", net_serve.socket_path, "Unix socket to listen on")->required();
   sandboxd::cli::add_network_options(*net_serve_cmd, net_serve.network);
 
+  sandboxd::cli::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the daemon: warm VM pools and the WebSocket control plane");
+  sandboxd::cli::add_serve_options(*serve_cmd, serve);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
   spdlog::cfg::load_env_levels();
 
   if (*run_cmd) return sandboxd::cli::run_command(run);
+  if (*serve_cmd) return sandboxd::cli::serve_command(serve);
   if (*net_serve_cmd) return sandboxd::cli::net_serve_command(net_serve);
   return 0;
 }

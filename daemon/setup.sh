@@ -9,11 +9,13 @@ cd "$root"
 packages=(
   # build
   meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
-  libboost1.81-dev libssl-dev libfuse3-dev libspdlog-dev libcli11-dev catch2
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libfuse3-dev libspdlog-dev libcli11-dev catch2
   # run: QEMU, and depmod for the image builder
   qemu-system-x86 kmod ca-certificates
   # tests: frames crafted with scapy (run by Debian's own python3)
   python3-scapy
+  # tests: WebSocket clients (Debian's python3-websocket)
+  python3-websocket
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -58,7 +58,7 @@ Agent::~Agent() {
 }
 
 void Agent::run() {
-  send(Hello{SANDBOX_AGENT_VERSION, {"exec", "stdin", "signal", "flow-control", "ping"}});
+  send(Hello{SANDBOX_AGENT_VERSION, {"exec", "stdin", "signal", "flow-control", "ping", "pty"}});
   // A child may have ended before the signalfd existed.
   on_sigchld();
   std::array<epoll_event, 64> events;
@@ -189,6 +189,8 @@ void Agent::on_message(Message&& m) {
           on_stdin(msg);
         } else if constexpr (std::is_same_v<T, Signal>) {
           on_signal(msg);
+        } else if constexpr (std::is_same_v<T, Resize>) {
+          on_resize(msg);
         } else if constexpr (std::is_same_v<T, Ping>) {
           send(Pong{msg.token});
         } else if constexpr (std::is_same_v<T, Shutdown>) {
@@ -265,6 +267,16 @@ void Agent::on_signal(const Signal& m) {
   it->second->signal(m.signo);
 }
 
+void Agent::on_resize(const Resize& m) {
+  auto it = execs_.find(m.id);
+  if (it == execs_.end()) {
+    send(Error{m.id, ErrorCode::kUnknownExec, "resize for an exec that is not running"});
+    return;
+  }
+  if (!it->second->resize(m.size.cols, m.size.rows))
+    send(Error{m.id, ErrorCode::kInvalidRequest, "the exec has no terminal to resize"});
+}
+
 void Agent::on_output_readable(ExecSession& e, int stream) {
   int fd = e.output_fd(stream);
   if (fd < 0) return;
@@ -285,16 +297,21 @@ void Agent::on_output_readable(ExecSession& e, int stream) {
     // Empty after the process is gone: only a background child could still
     // write, and it does not keep the exec open.
     if (n < 0 && errno == EAGAIN && !e.reaped()) return;
-    loop_.unwatch(fd);  // end of file, empty or read out after the reap, or an error
+    // End of file, empty or read out after the reap, or an error; a terminal's
+    // master says EIO where a pipe says end of file, once no process has the
+    // slave open any more.
+    loop_.unwatch(fd);
     e.close_output(stream);
     return;
   }
 }
 
 void Agent::on_stdin_writable(ExecSession& e) {
-  int fd_before = e.stdin_fd();
   std::uint32_t written = e.flush_stdin();
-  if (fd_before >= 0 && e.stdin_fd() < 0) loop_.unwatch(fd_before);
+  if (e.stdin_fd() >= 0 && e.stdin_finished()) {
+    loop_.unwatch(e.stdin_fd());
+    written += e.close_stdin();
+  }
   if (written > 0) send(StdinAck{e.id(), written});
 }
 

@@ -61,6 +61,7 @@ class Agent {
   void on_output_ack(const protocol::OutputAck& m);
   void on_stdin(const protocol::Stdin& m);
   void on_signal(const protocol::Signal& m);
+  void on_resize(const protocol::Resize& m);
   void on_sigchld();
   void on_output_readable(ExecSession& e, int stream);
   void on_stdin_writable(ExecSession& e);

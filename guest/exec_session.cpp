@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +35,38 @@ Exit start_failure(std::uint32_t id, const std::string& name, int error) {
   return e;
 }
 
+bool set_window_size(int master, std::uint16_t cols, std::uint16_t rows) {
+  winsize ws{};
+  ws.ws_col = cols;
+  ws.ws_row = rows;
+  return ::ioctl(master, TIOCSWINSZ, &ws) == 0;
+}
+
+// A new pseudo-terminal: returns its master (close-on-exec, already sized, so
+// the process never sees a 0x0 window) and sets `slave_path`; -1 and errno
+// on failure.
+int open_terminal(const Terminal& size, std::string& slave_path) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0) return -1;
+  char name[64];
+  if (::fcntl(master, F_SETFD, FD_CLOEXEC) != 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0 ||
+      ::ptsname_r(master, name, sizeof name) != 0 || !set_window_size(master, size.cols, size.rows)) {
+    int e = errno;
+    ::close(master);
+    errno = e;
+    return -1;
+  }
+  slave_path = name;
+  return master;
+}
+
+// What may still be read from a terminal after the reap. FIONREAD is no
+// measure there: it leaves out what the kernel has not yet moved to the
+// master's read side. A read that finds nothing has moved all of it first,
+// so the loop reads until empty (or EIO); this only bounds a background child
+// that keeps writing, at more than a terminal's buffers hold.
+constexpr std::size_t kTerminalDrain = 4u << 20;
+
 }  // namespace
 
 ExecSession::~ExecSession() {
@@ -48,29 +81,48 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
   Lookup program = find_executable(request.argv[0], path_of(env));
   if (program.path.empty()) return {false, start_failure(id_, request.argv[0], program.error)};
 
+  // Our ends are in[1], out[0] and err[0]; with a terminal, out[0] is the
+  // master and in[1] a dup of it, and the other ends stay -1.
+  pty_ = request.pty.has_value();
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  std::string slave_path;
   auto close_all = [&] {
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]})
       if (fd >= 0) ::close(fd);
   };
-  bool pipes_ok = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0;
-  if (pipes_ok && request.stdin_open) pipes_ok = ::pipe2(in, O_CLOEXEC) == 0;
-  if (!pipes_ok) {
+  bool fds_ok;
+  if (pty_) {
+    fds_ok = (out[0] = open_terminal(*request.pty, slave_path)) >= 0;
+    if (fds_ok && request.stdin_open) fds_ok = (in[1] = ::fcntl(out[0], F_DUPFD_CLOEXEC, 0)) >= 0;
+  } else {
+    fds_ok = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0;
+    if (fds_ok && request.stdin_open) fds_ok = ::pipe2(in, O_CLOEXEC) == 0;
+    // A larger pipe lets a fast writer run longer between reads.
+    if (fds_ok) ::fcntl(out[1], F_SETPIPE_SZ, 1 << 20);
+  }
+  if (!fds_ok) {
     int e = errno;
     close_all();
     Exit x = start_failure(id_, request.argv[0], e);
     x.status = 126;
     return {false, x};
   }
-  // A larger pipe lets a fast writer run longer between reads.
-  ::fcntl(out[1], F_SETPIPE_SZ, 1 << 20);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (request.stdin_open) posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  if (pty_) {
+    // Opened without O_NOCTTY by a session leader that has no controlling
+    // terminal yet (POSIX_SPAWN_SETSID below runs first), the slave becomes
+    // the controlling terminal, with the new session as its foreground group.
+    posix_spawn_file_actions_addopen(&actions, 0, slave_path.c_str(), O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&actions, 0, 1);
+    posix_spawn_file_actions_adddup2(&actions, 0, 2);
+  } else {
+    if (request.stdin_open) posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  }
   posix_spawn_file_actions_addchdir_np(&actions, request.cwd.empty() ? "/" : request.cwd.c_str());
 
   posix_spawnattr_t attr;
@@ -80,8 +132,11 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
+  // Either way the process leads its own group, which Signal reaches; a
+  // terminal needs a whole session (a session leader cannot also setpgid).
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                      (pty_ ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP));
 
   auto argv = c_strings(request.argv);
   auto envp = c_strings(env);
@@ -99,9 +154,8 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
     }
     return {false, x};
   }
-  ::close(out[1]);
-  ::close(err[1]);
-  if (in[0] >= 0) ::close(in[0]);
+  for (int fd : {out[1], err[1], in[0]})
+    if (fd >= 0) ::close(fd);
   out_fd_[0] = out[0];
   out_fd_[1] = err[0];
   stdin_fd_ = in[1];
@@ -152,7 +206,7 @@ ExecSession::StdinQueued ExecSession::queue_stdin(const Bytes& data, bool eof) {
 
 std::uint32_t ExecSession::flush_stdin() {
   std::uint32_t written = 0;
-  while (stdin_fd_ >= 0 && stdin_pending()) {
+  while (stdin_fd_ >= 0 && !stdin_failed_ && stdin_off_ < stdin_queue_.size()) {
     ssize_t n = ::write(stdin_fd_, stdin_queue_.data() + stdin_off_, stdin_queue_.size() - stdin_off_);
     if (n > 0) {
       stdin_off_ += static_cast<std::size_t>(n);
@@ -160,15 +214,41 @@ std::uint32_t ExecSession::flush_stdin() {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
-      break;
+      return written;
     } else {
-      // The process closed its stdin (EPIPE): what it will never read still
-      // counts as delivered, or the host would wait for credit forever.
-      written += close_stdin();
+      // The process closed its stdin (EPIPE): close_stdin() acknowledges
+      // what it will never read, or the host would wait for credit forever.
+      stdin_failed_ = true;
     }
   }
-  if (!stdin_pending() && stdin_eof_) written += close_stdin();
+  if (pty_ && stdin_eof_ && !veof_written_ && stdin_fd_ >= 0 && !stdin_failed_) write_veof();
   return written;
+}
+
+// A terminal has no half-close: closing the master would hang up the whole
+// session and lose what the process still writes. The end of input a terminal
+// knows is its VEOF character, which makes a read at the start of a line
+// return 0, as a user's ^D does.
+void ExecSession::write_veof() {
+  struct termios t {};
+  cc_t c = ::tcgetattr(stdin_fd_, &t) == 0 ? t.c_cc[VEOF] : CEOF;
+  // The process disabled it: there is no end-of-file to send.
+  if (c == _POSIX_VDISABLE) {
+    veof_written_ = true;
+    return;
+  }
+  for (;;) {
+    ssize_t n = ::write(stdin_fd_, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // stdin_pending() keeps the loop waiting to write
+    if (n == 1) veof_written_ = true;
+    else stdin_failed_ = true;
+    return;
+  }
+}
+
+bool ExecSession::stdin_finished() const {
+  return stdin_failed_ || (stdin_eof_ && !stdin_pending());
 }
 
 std::uint32_t ExecSession::close_stdin() {
@@ -189,7 +269,8 @@ std::uint32_t ExecSession::set_reaped(int wait_status, const struct rusage& usag
   // over for the host once its process is).
   for (int i = 0; i < 2; ++i) {
     int queued = 0;
-    budget_[i] = out_fd_[i] >= 0 && ::ioctl(out_fd_[i], FIONREAD, &queued) == 0 ? static_cast<std::size_t>(queued) : 0;
+    if (out_fd_[i] >= 0 && pty_) budget_[i] = kTerminalDrain;
+    else budget_[i] = out_fd_[i] >= 0 && ::ioctl(out_fd_[i], FIONREAD, &queued) == 0 ? static_cast<std::size_t>(queued) : 0;
   }
   return close_stdin();
 }
@@ -211,6 +292,15 @@ Exit ExecSession::exit_message() const {
   e.system_usec = usec(usage_.ru_stime);
   e.max_rss_kib = static_cast<std::uint64_t>(usage_.ru_maxrss);
   return e;
+}
+
+bool ExecSession::resize(std::uint16_t cols, std::uint16_t rows) {
+  if (!pty_) return false;
+  // Either dup of the master will do; with both closed the exec is ending and
+  // there is no terminal left to size.
+  int master = out_fd_[0] >= 0 ? out_fd_[0] : stdin_fd_;
+  if (master >= 0) set_window_size(master, cols, rows);
+  return true;
 }
 
 void ExecSession::signal(int signo) {

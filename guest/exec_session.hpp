@@ -3,6 +3,11 @@
 // The session only holds state and does the system calls on its own fds; the
 // agent's loop decides when (readiness, credit, queue limits) and turns what
 // happens into messages.
+//
+// With a terminal (ExecStart::pty) the process gets the slave side of a new
+// pseudo-terminal for stdin, stdout and stderr, and the session holds the
+// master twice: as the stdout fd and, duplicated, as the stdin fd, so each fd
+// has one owner and closes on its own schedule. There is no stderr fd.
 #pragma once
 
 #include <sys/resource.h>
@@ -33,7 +38,8 @@ class ExecSession {
   std::uint32_t id() const { return id_; }
   pid_t pid() const { return pid_; }
 
-  // Output side. Index 0 is stdout, 1 stderr; fd -1 once closed.
+  // Output side. Index 0 is stdout, 1 stderr; fd -1 once closed (a pty exec
+  // has no stderr fd at all).
   int output_fd(int i) const { return out_fd_[i]; }
   void close_output(int i);
   bool outputs_closed() const { return out_fd_[0] < 0 && out_fd_[1] < 0; }
@@ -58,10 +64,17 @@ class ExecSession {
   // closed or at eof, process gone) and data beyond the window is discarded
   // but still acknowledged, so the host's credit stays in step.
   StdinQueued queue_stdin(const Bytes& data, bool eof);
-  bool stdin_pending() const { return stdin_off_ < stdin_queue_.size(); }
-  // Writes what the pipe takes; returns the bytes to acknowledge (including
-  // queued bytes thrown away because the process closed its stdin).
+  // Something waits to be written: queued bytes, or a pty's end-of-file character.
+  bool stdin_pending() const { return stdin_off_ < stdin_queue_.size() || (pty_ && stdin_eof_ && !veof_written_); }
+  // Writes what the pipe takes; returns the bytes written, to acknowledge.
   std::uint32_t flush_stdin();
+  // Nothing more will be written: eof was reached (on a pty, its end-of-file
+  // character written), or the process closed its stdin.
+  bool stdin_finished() const;
+  // Closes stdin; returns the queued bytes thrown away, to be acknowledged.
+  // The loop stops watching the fd first: on a pty it is a dup of the master,
+  // and epoll only drops an fd by itself once every dup of it is closed.
+  std::uint32_t close_stdin();
 
   // Exit side. Closes stdin; returns the queued stdin bytes thrown away, to
   // be acknowledged.
@@ -73,16 +86,22 @@ class ExecSession {
   // After the process was reaped, what is left of its group.
   void signal(int signo);
 
+  // Sets the terminal's window size; the kernel sends SIGWINCH to its
+  // foreground process group. False when the exec has no terminal.
+  bool resize(std::uint16_t cols, std::uint16_t rows);
+
  private:
-  // Closes the stdin pipe; returns the queued bytes that were dropped.
-  std::uint32_t close_stdin();
+  void write_veof();
 
   std::uint32_t id_;
   pid_t pid_ = -1;
   int out_fd_[2] = {-1, -1};
   int stdin_fd_ = -1;
+  bool pty_ = false;
   bool stdin_accepting_ = true;  // false once eof was requested or stdin is closed
   bool stdin_eof_ = false;
+  bool stdin_failed_ = false;    // a write failed: the process will never read more
+  bool veof_written_ = false;
   Bytes stdin_queue_;
   std::size_t stdin_off_ = 0;
   std::uint64_t unacked_output_ = 0;

@@ -44,6 +44,20 @@ std::vector<std::string> get_strings(ByteReader& r, std::uint32_t max_count) {
   return out;
 }
 
+void put_terminal(ByteWriter& w, const Terminal& t) {
+  w.u16(t.cols);
+  w.u16(t.rows);
+}
+// False when a side is out of range: a zero-sized terminal is not one, and a
+// huge one is a hostile peer. A short read passes here; decode_body reports it
+// as a truncation.
+bool get_terminal(ByteReader& r, Terminal& t) {
+  t.cols = r.u16();
+  t.rows = r.u16();
+  auto fits = [](std::uint16_t n) { return n >= 1 && n <= kMaxTerminalSide; };
+  return !r.ok() || (fits(t.cols) && fits(t.rows));
+}
+
 void encode_body(const Hello& m, ByteWriter& w) {
   put_string(w, m.agent_version);
   put_strings(w, m.capabilities);
@@ -54,6 +68,8 @@ void encode_body(const ExecStart& m, ByteWriter& w) {
   put_strings(w, m.env);
   put_string(w, m.cwd);
   w.u8(m.stdin_open ? 1 : 0);
+  w.u8(m.pty ? 1 : 0);
+  if (m.pty) put_terminal(w, *m.pty);
 }
 void encode_body(const ExecStarted& m, ByteWriter& w) {
   w.u32(m.id);
@@ -98,6 +114,10 @@ void encode_body(const Error& m, ByteWriter& w) {
 void encode_body(const Shutdown&, ByteWriter&) {}
 void encode_body(const Ping& m, ByteWriter& w) { w.u64(m.token); }
 void encode_body(const Pong& m, ByteWriter& w) { w.u64(m.token); }
+void encode_body(const Resize& m, ByteWriter& w) {
+  w.u32(m.id);
+  put_terminal(w, m.size);
+}
 
 Expected<Message> decode(MessageType type, ByteReader& r) {
   switch (type) {
@@ -116,6 +136,9 @@ Expected<Message> decode(MessageType type, ByteReader& r) {
       std::uint8_t flag = r.u8();
       if (flag > 1) return parse_error("stdin flag is neither 0 nor 1");
       m.stdin_open = flag == 1;
+      std::uint8_t has_pty = r.u8();
+      if (has_pty > 1) return parse_error("pty flag is neither 0 nor 1");
+      if (has_pty == 1 && !get_terminal(r, m.pty.emplace())) return parse_error("terminal size out of range");
       return Message{std::move(m)};
     }
     case MessageType::kExecStarted: {
@@ -189,6 +212,12 @@ Expected<Message> decode(MessageType type, ByteReader& r) {
       return Message{Ping{r.u64()}};
     case MessageType::kPong:
       return Message{Pong{r.u64()}};
+    case MessageType::kResize: {
+      Resize m;
+      m.id = r.u32();
+      if (!get_terminal(r, m.size)) return parse_error("terminal size out of range");
+      return Message{m};
+    }
   }
   return parse_error("unknown message type");
 }
@@ -201,7 +230,7 @@ MessageType type_of(const Message& m) {
       MessageType::kOutput, MessageType::kOutputAck, MessageType::kStdin,
       MessageType::kStdinAck, MessageType::kSignal,  MessageType::kExit,
       MessageType::kError,  MessageType::kShutdown,  MessageType::kPing,
-      MessageType::kPong};
+      MessageType::kPong,   MessageType::kResize};
   static_assert(std::size(kTypes) == std::variant_size_v<Message>);
   return kTypes[m.index()];
 }
@@ -221,6 +250,7 @@ const char* to_string(MessageType type) {
     case MessageType::kShutdown: return "shutdown";
     case MessageType::kPing: return "ping";
     case MessageType::kPong: return "pong";
+    case MessageType::kResize: return "resize";
   }
   return "unknown";
 }
@@ -264,7 +294,7 @@ Expected<Message> decode_body(ByteSpan body) {
   if (!r.ok()) return parse_error("frame shorter than its version and type");
   if (version != kVersion) return parse_error("unsupported protocol version");
   if (type < static_cast<std::uint8_t>(MessageType::kHello) ||
-      type > static_cast<std::uint8_t>(MessageType::kPong)) {
+      type > static_cast<std::uint8_t>(MessageType::kResize)) {
     return parse_error("unknown message type");
   }
   auto result = decode(static_cast<MessageType>(type), r);

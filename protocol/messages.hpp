@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,6 +34,9 @@ inline constexpr std::uint32_t kStdinWindow = 1u << 20;
 // without bound before the frame limit even applies.
 inline constexpr std::uint32_t kMaxArgs = 4096;
 inline constexpr std::uint32_t kMaxEnv = 4096;
+// Largest terminal side, in character cells: far beyond any screen, and small
+// enough that programs multiplying columns by rows never overflow.
+inline constexpr std::uint16_t kMaxTerminalSide = 4096;
 
 enum class MessageType : std::uint8_t {
   kHello = 0x01,
@@ -48,6 +52,7 @@ enum class MessageType : std::uint8_t {
   kShutdown = 0x0b,
   kPing = 0x0c,
   kPong = 0x0d,
+  kResize = 0x0e,
 };
 
 enum class ErrorCode : std::uint16_t {
@@ -79,6 +84,14 @@ struct Hello {
   bool operator==(const Hello&) const = default;
 };
 
+// A pseudo-terminal's window size in character cells, each 1..kMaxTerminalSide.
+// The terminal type is not here: the host passes it as TERM in the env.
+struct Terminal {
+  std::uint16_t cols = 80;
+  std::uint16_t rows = 24;
+  bool operator==(const Terminal&) const = default;
+};
+
 // host -> guest: start a process. `id` is chosen by the host and names the
 // exec in every later message; ids of running execs must be unique.
 struct ExecStart {
@@ -86,7 +99,10 @@ struct ExecStart {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH if it has no '/'
   std::vector<std::string> env;   // "NAME=value"; the whole environment
   std::string cwd;                // empty: "/"
-  bool stdin_open = false;        // false: stdin is /dev/null
+  bool stdin_open = false;        // false: stdin is /dev/null (on a pty: Stdin is dropped)
+  // Set: the process runs in a new session on a new pseudo-terminal of this
+  // size, which is its stdin, stdout and stderr; all output comes as stdout.
+  std::optional<Terminal> pty;
   bool operator==(const ExecStart&) const = default;
 };
 
@@ -169,8 +185,16 @@ struct Pong {
   bool operator==(const Pong&) const = default;
 };
 
+// host -> guest: a pty exec's terminal has a new size; the kernel tells the
+// foreground process group with SIGWINCH.
+struct Resize {
+  std::uint32_t id = 0;
+  Terminal size;
+  bool operator==(const Resize&) const = default;
+};
+
 using Message = std::variant<Hello, ExecStart, ExecStarted, Output, OutputAck, Stdin, StdinAck,
-                             Signal, Exit, Error, Shutdown, Ping, Pong>;
+                             Signal, Exit, Error, Shutdown, Ping, Pong, Resize>;
 
 MessageType type_of(const Message& m);
 const char* to_string(MessageType type);

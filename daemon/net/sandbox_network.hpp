@@ -39,6 +39,8 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   ~SandboxNetwork();
 
   void stop();
+  // The egress policy for flows opened from now on.
+  void set_policy(EgressPolicy policy) { egress_.set_policy(std::move(policy)); }
 
   const NetCounters& counters() const { return stack_.counters(); }
   const EgressCounters& egress_counters() const { return egress_.counters(); }

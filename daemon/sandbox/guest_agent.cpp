@@ -41,8 +41,9 @@ std::uint32_t GuestAgent::start_exec(const ExecRequest& request, ExecObserver ob
     if (observer.on_failed) observer.on_failed("the VM is gone");
     return id;
   }
-  execs_.emplace(id, Exec{std::move(observer)});
-  channel_->send(ExecStart{id, request.argv, request.env, request.cwd, request.stdin_open});
+  Exec& e = execs_.emplace(id, Exec{std::move(observer)}).first->second;
+  e.pty = request.pty.has_value();
+  channel_->send(ExecStart{id, request.argv, request.env, request.cwd, request.stdin_open, request.pty});
   return id;
 }
 
@@ -84,6 +85,11 @@ void GuestAgent::signal(std::uint32_t id, int signo) {
   if (!closed_ && execs_.count(id)) channel_->send(Signal{id, signo});
 }
 
+void GuestAgent::resize(std::uint32_t id, std::uint16_t cols, std::uint16_t rows) {
+  Exec* e = find(id);
+  if (!closed_ && e && e->pty) channel_->send(Resize{id, {cols, rows}});
+}
+
 void GuestAgent::ping(std::function<void()> on_pong) {
   std::uint64_t token = next_ping_++;
   pings_.emplace(token, std::move(on_pong));
@@ -108,6 +114,7 @@ void GuestAgent::on_message(Message&& m) {
         } else if constexpr (std::is_same_v<T, ExecStarted>) {
           Exec* e = find(msg.id);
           if (!e) return problem("exec-started for unknown exec " + std::to_string(msg.id));
+          e->started = true;
           if (e->observer.on_started) e->observer.on_started(msg.pid);
         } else if constexpr (std::is_same_v<T, Output>) {
           Exec* e = find(msg.id);
@@ -128,10 +135,11 @@ void GuestAgent::on_message(Message&& m) {
         } else if constexpr (std::is_same_v<T, Error>) {
           auto it = msg.id != 0 ? execs_.find(msg.id) : execs_.end();
           // Refusals of a start end the exec; other errors about an exec
-          // (an unknown id after it ended) are informational.
-          bool fatal = msg.code == ErrorCode::kDuplicateExec || msg.code == ErrorCode::kTooManyExecs ||
-                       msg.code == ErrorCode::kInvalidRequest;
-          if (it != execs_.end() && fatal) {
+          // (an unknown id after it ended, a request it did not take) are
+          // informational.
+          bool refusal = msg.code == ErrorCode::kDuplicateExec || msg.code == ErrorCode::kTooManyExecs ||
+                         msg.code == ErrorCode::kInvalidRequest;
+          if (it != execs_.end() && !it->second.started && refusal) {
             ExecObserver observer = std::move(it->second.observer);
             execs_.erase(it);
             if (observer.on_failed) observer.on_failed(std::string(to_string(msg.code)) + ": " + msg.message);

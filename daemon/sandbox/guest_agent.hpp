@@ -24,6 +24,8 @@ struct ExecRequest {
   std::vector<std::string> env;
   std::string cwd;
   bool stdin_open = false;
+  // Set: the process runs on a pseudo-terminal of this size (TERM goes in env).
+  std::optional<protocol::Terminal> pty;
 };
 
 struct ExecObserver {
@@ -61,6 +63,9 @@ class GuestAgent : public std::enable_shared_from_this<GuestAgent> {
   std::size_t write_stdin(std::uint32_t id, ByteSpan data, bool eof);
   void ack_output(std::uint32_t id, std::uint32_t bytes);
   void signal(std::uint32_t id, int signo);
+  // New window size for a pty exec; nothing happens for an exec that is not
+  // running or has no terminal (the guest would refuse it).
+  void resize(std::uint32_t id, std::uint16_t cols, std::uint16_t rows);
   void ping(std::function<void()> on_pong);
   void shutdown();
 
@@ -75,6 +80,10 @@ class GuestAgent : public std::enable_shared_from_this<GuestAgent> {
     std::size_t stdin_unacked = 0;
     std::uint32_t output_to_ack = 0;  // delivered, not yet acknowledged
     bool stdin_closed = false;
+    bool pty = false;
+    // Errors that refuse a start come instead of ExecStarted; after it, an
+    // error about the exec leaves it running.
+    bool started = false;
   };
   void on_message(protocol::Message&& m);
   void on_closed(const std::string& reason);

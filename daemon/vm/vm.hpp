@@ -66,6 +66,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   ~Vm();
 
   sandbox::GuestAgent& agent() { return *agent_; }
+  // For holders that may outlive the VM (an exec's record).
+  std::weak_ptr<sandbox::GuestAgent> agent_handle() const { return agent_; }
   QemuProcess& process() { return *process_; }
   const VmSpec& spec() const { return spec_; }
   std::string console_tail() const { return console_tail_.text(); }

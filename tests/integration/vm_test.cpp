@@ -3,7 +3,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <map>
 
 #include "booted_vm.hpp"
@@ -12,6 +14,40 @@
 using namespace sandboxd;
 using namespace sandboxd::testing;
 namespace asio = boost::asio;
+
+namespace {
+
+// An exec on a pseudo-terminal, started through the host's proxy with stdin
+// open; its output and exit land in `outcome`.
+struct PtyExec {
+  ExecOutcome outcome;
+  std::uint32_t id = 0;
+};
+void start_pty(BootedVm& t, PtyExec& p, std::vector<std::string> argv, protocol::Terminal size) {
+  sandbox::ExecRequest request;
+  request.argv = std::move(argv);
+  request.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=vt100"};
+  request.stdin_open = true;
+  request.pty = size;
+  auto& agent = t.vm().agent();
+  p.id = agent.start_exec(
+      request, {
+                   .on_started = [](std::uint32_t) {},
+                   .on_output =
+                       [&p, &agent](protocol::Stream s, Bytes&& data) {
+                         (s == protocol::Stream::kStdout ? p.outcome.out : p.outcome.err) += as_chars(data);
+                         agent.ack_output(p.id, static_cast<std::uint32_t>(data.size()));
+                       },
+                   .on_stdin_credit = [] {},
+                   .on_exit = [&p](const protocol::Exit& e) { p.outcome.exit = e; },
+                   .on_failed = [&p](const std::string& why) { p.outcome.failure = why; },
+               });
+}
+void type(BootedVm& t, const PtyExec& p, std::string_view keys) {
+  REQUIRE(t.vm().agent().write_stdin(p.id, as_bytes(keys), false) == keys.size());
+}
+
+}  // namespace
 
 
 TEST_CASE("vm: ten execs at once keep their outputs apart") {
@@ -79,6 +115,56 @@ TEST_CASE("vm: a shutdown request powers the guest off on its own") {
   REQUIRE(t.run_until([&] { return down; }));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
   CHECK(t.vm().process().describe_exit() == "exit status 0");
+}
+
+TEST_CASE("vm: a pty exec has its terminal, follows resizes, and ^C interrupts it") {
+  BootedVm t;
+  REQUIRE(t.vm().agent().hello());
+  const auto& caps = t.vm().agent().hello()->capabilities;
+  CHECK(std::find(caps.begin(), caps.end(), "pty") != caps.end());
+
+  PtyExec probe;
+  start_pty(t, probe, {"sh", "-c", "stty size; test -t 0 && test -t 1 && test -t 2 && echo tty; echo $TERM"},
+            {100, 30});
+  REQUIRE(t.run_until([&] { return probe.outcome.done(); }));
+  INFO(probe.outcome.failure);
+  REQUIRE(probe.outcome.exit);
+  CHECK(probe.outcome.exit->status == 0);
+  CHECK(probe.outcome.out == "30 100\r\ntty\r\nvt100\r\n");
+  CHECK(probe.outcome.err.empty());
+
+  // An interactive shell, typed to after a resize.
+  PtyExec shell;
+  start_pty(t, shell, {"sh"}, {100, 30});
+  t.vm().agent().resize(shell.id, 120, 40);
+  type(t, shell, "stty size\n");
+  REQUIRE(t.run_until([&] { return shell.outcome.out.find("40 120\r\n") != std::string::npos || shell.outcome.done(); }));
+  type(t, shell, "exit 5\n");
+  REQUIRE(t.run_until([&] { return shell.outcome.done(); }));
+  INFO(shell.outcome.out);
+  REQUIRE(shell.outcome.exit);
+  CHECK(shell.outcome.exit->status == 5);
+
+  // ^C through the line discipline, not a Signal.
+  PtyExec sleeper;
+  start_pty(t, sleeper, {"sleep", "100"}, {80, 24});
+  type(t, sleeper, "\x03");
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(t.run_until([&] { return sleeper.outcome.done(); }, std::chrono::seconds(30)));
+  REQUIRE(sleeper.outcome.exit);
+  CHECK(sleeper.outcome.exit->kind == protocol::ExitKind::kSignaled);
+  CHECK(sleeper.outcome.exit->status == SIGINT);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+
+  // A resize of an exec without a terminal is dropped on the host; the exec
+  // goes on undisturbed.
+  ExecOutcome plain;
+  std::uint32_t id = t.start(plain, {"sh", "-c", "sleep 0.5; echo plain"});
+  t.vm().agent().resize(id, 120, 40);
+  REQUIRE(t.run_until([&] { return plain.done(); }));
+  INFO(plain.failure);
+  REQUIRE(plain.exit);
+  CHECK(plain.out == "plain\n");
 }
 
 TEST_CASE("vm: unknown exec ids are refused without disturbing running execs") {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "daemon/net/egress/dns_server.hpp"
 #include "daemon/net/egress/egress_context.hpp"
@@ -31,6 +32,9 @@ class Egress {
 
   const EgressCounters& counters() const { return context_.counters; }
   const EgressPolicy& policy() const { return policy_; }
+  // Replaces the policy for flows opened from now on (a pooled VM gets its
+  // sandbox's policy when it is handed out). Open flows keep going.
+  void set_policy(EgressPolicy policy) { policy_ = std::move(policy); }
 
  private:
   bool is_gateway_dns(const FlowKey& key) const;

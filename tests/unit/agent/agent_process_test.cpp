@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <map>
 #include <thread>
@@ -43,7 +45,8 @@ class AgentProcess {
     ::close(fds[1]);
     auto hello = next();
     REQUIRE(std::holds_alternative<Hello>(hello));
-    CHECK(std::get<Hello>(hello).agent_version.size() > 0);
+    hello_ = std::get<Hello>(hello);
+    CHECK(hello_.agent_version.size() > 0);
   }
   ~AgentProcess() {
     if (fd_ >= 0) ::close(fd_);
@@ -57,6 +60,8 @@ class AgentProcess {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &status, 0);
   }
+
+  const Hello& hello() const { return hello_; }
 
   // Hangs up and returns the agent's wait status (or -1 if it did not exit in time).
   int hang_up_and_wait() {
@@ -158,13 +163,45 @@ class AgentProcess {
   int fd_ = -1;
   pid_t pid_ = -1;
   FrameDecoder decoder_;
+  Hello hello_;
 };
 
 ExecStart exec(std::uint32_t id, std::vector<std::string> argv, bool stdin_open = false) {
   return ExecStart{id, std::move(argv), {}, "", stdin_open};
 }
 
+ExecStart pty_exec(std::uint32_t id, std::vector<std::string> argv, Terminal size, bool stdin_open = false) {
+  ExecStart s = exec(id, std::move(argv), stdin_open);
+  s.pty = size;
+  return s;
+}
+
 Bytes bytes_of(std::size_t n, char c = 'x') { return Bytes(n, static_cast<std::byte>(c)); }
+Bytes bytes_of(std::string_view s) {
+  ByteSpan b = as_bytes(s);
+  return Bytes(b.begin(), b.end());
+}
+
+// Reads exec `id`'s messages, acknowledging its output into `out`, until
+// `done(out)` or its Exit (returned).
+std::optional<Exit> read_exec(AgentProcess& a, std::uint32_t id, std::string& out,
+                              const std::function<bool(const std::string&)>& done = {}) {
+  while (!done || !done(out)) {
+    Message m = a.next();
+    if (auto* o = std::get_if<Output>(&m)) {
+      CHECK(o->id == id);
+      CHECK(o->stream == Stream::kStdout);
+      out += as_chars(o->data);
+      a.send(OutputAck{o->id, static_cast<std::uint32_t>(o->data.size())});
+    } else if (auto* e = std::get_if<Exit>(&m)) {
+      CHECK(e->id == id);
+      return *e;
+    } else if (auto* err = std::get_if<Error>(&m)) {
+      FAIL("agent error " << to_string(err->code) << ": " << err->message);
+    }
+  }
+  return std::nullopt;
+}
 
 Error expect_error(AgentProcess& a, ErrorCode code, std::uint32_t id) {
   Message m = a.next();
@@ -199,6 +236,11 @@ bool process_gone(pid_t pid) {
 
 TEST_CASE("agent: hello comes first and names the capabilities") {
   AgentProcess a;  // the constructor checks Hello is the first message
+  const auto& caps = a.hello().capabilities;
+  for (const char* cap : {"exec", "stdin", "signal", "flow-control", "ping", "pty"}) {
+    INFO(cap);
+    CHECK(std::find(caps.begin(), caps.end(), cap) != caps.end());
+  }
   expect_nothing_pending(a);
 }
 
@@ -579,4 +621,190 @@ TEST_CASE("agent: a pipe whose writer is gone does not spin the loop while credi
     if (auto* e = std::get_if<Exit>(&m)) exit = *e;
   }
   CHECK(exit->status == 0);
+}
+
+TEST_CASE("agent: a pty exec has the terminal, at the size asked for, as stdin, stdout, stderr and controlling terminal") {
+  AgentProcess a;
+  auto r = a.run(pty_exec(1, {"sh", "-c",
+                              "stty size; test -t 0 && test -t 1 && test -t 2 && echo tty; "
+                              "exec 3</dev/tty && echo ctty; echo err >&2"},
+                          Terminal{100, 30}));
+  REQUIRE(r.exit);
+  CHECK(r.exit->kind == ExitKind::kExited);
+  CHECK(r.exit->status == 0);
+  // One terminal, one stream, with the terminal's newline translation.
+  CHECK(r.out == "30 100\r\ntty\r\nctty\r\nerr\r\n");
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("agent: a pty exec leads its own session and process group") {
+  AgentProcess a;
+  // Fields 5 and 6 of /proc/self/stat (after the name) are pgrp and session.
+  auto r = a.run(pty_exec(1, {"sh", "-c", "read -r _ _ _ _ pgrp sid _ </proc/$$/stat; echo $$ $pgrp $sid"},
+                          Terminal{80, 24}));
+  REQUIRE(r.exit);
+  std::string pid = std::to_string(r.pid);
+  CHECK(r.out == pid + " " + pid + " " + pid + "\r\n");
+}
+
+TEST_CASE("agent: a resize reaches the terminal and its foreground group gets SIGWINCH") {
+  AgentProcess a;
+  // A shell on the terminal, typed to after the resize.
+  a.send(pty_exec(1, {"sh"}, Terminal{100, 30}, true));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Resize{1, {120, 40}});
+  a.send(Stdin{1, false, bytes_of("stty size\n")});
+  std::string out;
+  REQUIRE_FALSE(read_exec(a, 1, out, [](const std::string& o) { return o.find("40 120\r\n") != std::string::npos; }));
+  a.send(Stdin{1, false, bytes_of("exit 4\n")});
+  auto exit = read_exec(a, 1, out);
+  REQUIRE(exit);
+  CHECK(exit->kind == ExitKind::kExited);
+  CHECK(exit->status == 4);
+
+  // The signal itself: a trap that reports the new size and ends the shell.
+  a.send(pty_exec(2, {"sh", "-c", "trap 'stty size; exit 3' WINCH; echo ready; while :; do sleep 0.05; done"},
+                  Terminal{80, 24}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  out.clear();
+  REQUIRE_FALSE(read_exec(a, 2, out, [](const std::string& o) { return o == "ready\r\n"; }));
+  auto start = Clock::now();
+  a.send(Resize{2, {60, 20}});
+  exit = read_exec(a, 2, out);
+  REQUIRE(exit);
+  CHECK(out == "ready\r\n20 60\r\n");
+  CHECK(exit->kind == ExitKind::kExited);
+  CHECK(exit->status == 3);
+  CHECK(Clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("agent: ^C on a pty interrupts the foreground process") {
+  AgentProcess a;
+  a.send(pty_exec(1, {"sleep", "100"}, Terminal{80, 24}, true));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  auto start = Clock::now();
+  a.send(Stdin{1, false, bytes_of("\x03")});
+  std::optional<Exit> exit;
+  std::uint32_t acked = 0;
+  while (!exit) {
+    Message m = a.next(std::chrono::seconds(10));
+    if (auto* ack = std::get_if<StdinAck>(&m)) acked += ack->bytes;
+    if (auto* o = std::get_if<Output>(&m)) a.send(OutputAck{1, static_cast<std::uint32_t>(o->data.size())});
+    if (auto* e = std::get_if<Exit>(&m)) exit = *e;
+  }
+  CHECK(exit->kind == ExitKind::kSignaled);
+  CHECK(exit->status == SIGINT);
+  CHECK(acked == 1);
+  CHECK(Clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("agent: eof on a pty is the terminal's end-of-file character, and the terminal stays open") {
+  AgentProcess a;
+  a.send(pty_exec(1, {"sh", "-c", "cat; echo after cat"}, Terminal{80, 24}, true));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Stdin{1, true, bytes_of("abc\n")});
+  std::string out;
+  auto exit = read_exec(a, 1, out);
+  REQUIRE(exit);
+  CHECK(exit->status == 0);
+  // The echo of the line, cat's copy of it, then output written after the eof.
+  CHECK(out == "abc\r\nabc\r\nafter cat\r\n");
+}
+
+TEST_CASE("agent: a pty exec's stdin closed at eof does not spin the loop") {
+  AgentProcess a;
+  // The stdin fd is a dup of the master, which stays open for output: the
+  // fd must leave the epoll set, or the writable master wakes the loop forever.
+  // More than the terminal takes before cat reads, so the agent waits for
+  // the fd to become writable before it reaches the eof.
+  a.send(pty_exec(1, {"sh", "-c", "sleep 0.3; cat >/dev/null; echo eof; sleep 1"}, Terminal{80, 24}, true));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  std::string lines;
+  while (lines.size() < 64 * 1024) lines += std::string(63, 'x') + "\n";
+  a.send(Stdin{1, true, bytes_of(lines)});
+  std::string out;
+  REQUIRE_FALSE(read_exec(a, 1, out, [](const std::string& o) { return o.find("eof\r\n") != std::string::npos; }));
+  long before = a.cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  long used = a.cpu_ticks() - before;
+  CHECK(used < ::sysconf(_SC_CLK_TCK) / 5);  // well under 20% of one core
+  auto exit = read_exec(a, 1, out);
+  REQUIRE(exit);
+  CHECK(exit->status == 0);
+}
+
+TEST_CASE("agent: a pty exec's last output is all read after it exits") {
+  AgentProcess a;
+  auto r = a.run(pty_exec(1, {"seq", "1", "30000"}, Terminal{80, 24}));
+  REQUIRE(r.exit);
+  CHECK(r.exit->status == 0);
+  std::string expected;
+  for (int i = 1; i <= 30000; ++i) expected += std::to_string(i) + "\r\n";
+  CHECK(r.out.size() == expected.size());
+  CHECK(r.out == expected);
+}
+
+TEST_CASE("agent: what a pty held when its exec was reaped at zero credit is all delivered") {
+  AgentProcess a;
+  // The window and a little more: the rest fits in the terminal's buffers
+  // (a few KiB), partly where FIONREAD does not see it, so the process exits.
+  const std::uint64_t total = kOutputWindow + (6u << 10);
+  a.send(pty_exec(1, {"head", "-c", std::to_string(total), "/dev/zero"}, Terminal{80, 24}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  std::uint64_t received = 0;
+  while (received < kOutputWindow) {
+    Message m = a.next();
+    REQUIRE(std::holds_alternative<Output>(m));
+    received += std::get<Output>(m).data.size();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  a.send(OutputAck{1, static_cast<std::uint32_t>(received)});
+  std::string rest;
+  auto exit = read_exec(a, 1, rest);
+  REQUIRE(exit);
+  CHECK(exit->status == 0);
+  CHECK(received + rest.size() == total);
+}
+
+TEST_CASE("agent: a background child on the terminal does not keep a pty exec open") {
+  AgentProcess a;
+  auto start = Clock::now();
+  auto r = a.run(pty_exec(1, {"sh", "-c", "sleep 30 & echo started"}, Terminal{80, 24}));
+  ::kill(-r.pid, SIGKILL);  // the background child, if the hangup did not end it
+  REQUIRE(r.exit);
+  CHECK(r.out == "started\r\n");
+  CHECK(r.exit->status == 0);
+  CHECK(Clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("agent: resize is refused for an exec without a terminal and for unknown ids") {
+  AgentProcess a;
+  a.send(exec(1, {"sleep", "100"}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Resize{1, {120, 40}});
+  expect_error(a, ErrorCode::kInvalidRequest, 1);
+  a.send(Resize{2, {120, 40}});
+  expect_error(a, ErrorCode::kUnknownExec, 2);
+  // The exec itself is untouched.
+  a.send(Signal{1, SIGTERM});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<Exit>(m));
+  CHECK(std::get<Exit>(m).status == SIGTERM);
+}
+
+TEST_CASE("agent: a pty exec without stdin discards and acknowledges what it is sent") {
+  AgentProcess a;
+  a.send(pty_exec(1, {"sleep", "100"}, Terminal{80, 24}));
+  REQUIRE(std::holds_alternative<ExecStarted>(a.next()));
+  a.send(Stdin{1, false, bytes_of("\x03")});
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<StdinAck>(m));
+  CHECK(std::get<StdinAck>(m).bytes == 1);
+  // No ^C reached the terminal: no echo of it, no exit.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  expect_nothing_pending(a);
+  a.send(Signal{1, SIGKILL});
+  m = a.next();
+  REQUIRE(std::holds_alternative<Exit>(m));
+  CHECK(std::get<Exit>(m).status == SIGKILL);
 }

@@ -17,6 +17,7 @@ std::vector<Message> sample_messages() {
   return {
       Hello{"0.1.0", {"exec", "stdin"}},
       ExecStart{7, {"sh", "-c", "echo hi"}, {"PATH=/bin", "A=b"}, "/tmp", true},
+      ExecStart{8, {"sh"}, {"TERM=xterm-256color"}, "", true, Terminal{132, 43}},
       ExecStarted{7, 1234},
       Output{7, Stream::kStderr, bytes_of("oops\n")},
       OutputAck{7, 65536},
@@ -29,6 +30,7 @@ std::vector<Message> sample_messages() {
       Shutdown{},
       Ping{0xdeadbeefcafef00dULL},
       Pong{42},
+      Resize{8, {kMaxTerminalSide, 1}},
   };
 }
 
@@ -118,6 +120,11 @@ TEST_CASE("protocol: wrong version and unknown type are told apart") {
   auto zero_type = decode_one(frame_with_body({kVersion, 0x00}));
   REQUIRE(std::holds_alternative<FrameError>(zero_type));
   CHECK(std::get<FrameError>(zero_type).code == ErrorCode::kUnknownType);
+
+  // The first type after the last one there is.
+  auto next_type = decode_one(frame_with_body({kVersion, 0x0f}));
+  REQUIRE(std::holds_alternative<FrameError>(next_type));
+  CHECK(std::get<FrameError>(next_type).code == ErrorCode::kUnknownType);
 }
 
 TEST_CASE("protocol: a string length beyond the frame is rejected without allocating it") {
@@ -152,6 +159,84 @@ TEST_CASE("protocol: out-of-range enum values are rejected") {
   CHECK(std::holds_alternative<FrameError>(decode_one(frame_with_body({kVersion, 0x08, 0, 0, 0, 1, 0, 0, 0, 65}))));
   // Stdin eof flag 2.
   CHECK(std::holds_alternative<FrameError>(decode_one(frame_with_body({kVersion, 0x06, 0, 0, 0, 1, 2, 0, 0, 0, 0}))));
+}
+
+TEST_CASE("protocol: the terminal of an ExecStart is on the wire only when there is one") {
+  ExecStart plain{3, {"true"}, {}, "", false};
+  ExecStart with_pty = plain;
+  with_pty.pty = Terminal{100, 30};
+  Bytes a = encode(plain), b = encode(with_pty);
+  // has_pty 0 ends the body; has_pty 1 adds cols then rows.
+  REQUIRE(b.size() == a.size() + 4);
+  CHECK(a.back() == std::byte{0});
+  CHECK(Bytes(b.end() - 5, b.end()) == Bytes{std::byte{1}, std::byte{0}, std::byte{100}, std::byte{0}, std::byte{30}});
+  auto back = decode_body(ByteSpan(b).subspan(4));
+  REQUIRE(back.has_value());
+  CHECK(std::get<ExecStart>(*back).pty == Terminal{100, 30});
+  back = decode_body(ByteSpan(a).subspan(4));
+  REQUIRE(back.has_value());
+  CHECK_FALSE(std::get<ExecStart>(*back).pty.has_value());
+}
+
+TEST_CASE("protocol: terminal sizes outside 1..4096 and bad pty flags are rejected") {
+  auto exec_with = [](std::uint8_t has_pty, std::uint16_t cols, std::uint16_t rows) {
+    // id 1, no argv, no env, empty cwd, stdin closed.
+    Bytes body{std::byte{kVersion}, std::byte{0x02}};
+    ByteWriter w(body);
+    w.u32(1);
+    w.u32(0);
+    w.u32(0);
+    w.u32(0);
+    w.u8(0);
+    w.u8(has_pty);
+    if (has_pty) {
+      w.u16(cols);
+      w.u16(rows);
+    }
+    return decode_body(body);
+  };
+  auto resize_with = [](std::uint16_t cols, std::uint16_t rows) {
+    Bytes body{std::byte{kVersion}, std::byte{0x0e}};
+    ByteWriter w(body);
+    w.u32(1);
+    w.u16(cols);
+    w.u16(rows);
+    return decode_body(body);
+  };
+  CHECK(exec_with(0, 0, 0).has_value());
+  CHECK(exec_with(1, 1, 1).has_value());
+  CHECK(exec_with(1, 4096, 4096).has_value());
+  CHECK(resize_with(1, 4096).has_value());
+  CHECK(resize_with(4096, 1).has_value());
+  for (auto [cols, rows] : {std::pair<std::uint16_t, std::uint16_t>{0, 24}, {80, 0}, {4097, 24}, {80, 4097}, {0xffff, 0xffff}}) {
+    INFO(cols << "x" << rows);
+    auto e = exec_with(1, cols, rows);
+    REQUIRE_FALSE(e.has_value());
+    CHECK(std::string_view(e.error().reason) == "terminal size out of range");
+    auto r = resize_with(cols, rows);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(std::string_view(r.error().reason) == "terminal size out of range");
+  }
+  auto flag = exec_with(2, 80, 24);
+  REQUIRE_FALSE(flag.has_value());
+  CHECK(std::string_view(flag.error().reason) == "pty flag is neither 0 nor 1");
+  // Through the frame decoder these are malformed frames, like any body that does not parse.
+  auto framed = decode_one(frame_with_body({kVersion, 0x0e, 0, 0, 0, 1, 0, 0, 0, 24}));
+  REQUIRE(std::holds_alternative<FrameError>(framed));
+  CHECK(std::get<FrameError>(framed).code == ErrorCode::kMalformedFrame);
+}
+
+TEST_CASE("protocol: a resize is id, cols, rows") {
+  Bytes frame = encode(Resize{0x01020304, {120, 40}});
+  CHECK(frame == Bytes{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{10}, std::byte{kVersion}, std::byte{0x0e},
+                       std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{0}, std::byte{120},
+                       std::byte{0}, std::byte{40}});
+  CHECK(std::string_view(to_string(MessageType::kResize)) == "resize");
+  // A resize cut short, or with a byte too many, is not one.
+  CHECK_FALSE(decode_body(ByteSpan(frame).subspan(4, frame.size() - 5)).has_value());
+  Bytes longer(frame.begin() + 4, frame.end());
+  longer.push_back(std::byte{0});
+  CHECK_FALSE(decode_body(longer).has_value());
 }
 
 TEST_CASE("protocol: an oversized frame is reported once, skipped as it arrives, and the stream resyncs") {

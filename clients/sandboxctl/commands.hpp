@@ -1,0 +1,33 @@
+// The request-and-answer subcommands: create, ls and rm. exec, shell and
+// attach stream an exec and live in exec_session.hpp.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clients/sandboxctl/connection_target.hpp"
+
+namespace sandboxd::ctl {
+
+struct CreateOptions {
+  std::optional<std::string> image;
+  std::optional<unsigned> cpus;
+  std::optional<unsigned> memory_mib;
+  std::vector<std::string> labels;  // K=V
+  std::vector<std::string> env;     // K=V
+  std::optional<std::uint32_t> lifetime_s;
+  std::optional<std::uint32_t> idle_timeout_s;
+  std::optional<std::string> egress;
+};
+
+// Prints the new sandbox's id, or with --json the Sandbox object.
+int create_command(const Target& target, const CreateOptions& options);
+// Prints a table of the caller's sandboxes, or with --json their array.
+int list_command(const Target& target, const std::vector<std::string>& labels);
+// Destroys each sandbox, printing the id of each one destroyed and a line on
+// stderr for each failure; 1 when any failed. With --json: one array with an
+// entry per argument.
+int remove_command(const Target& target, const std::vector<std::string>& sandboxes);
+
+}  // namespace sandboxd::ctl

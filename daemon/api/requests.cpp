@@ -1,0 +1,334 @@
+#include "daemon/api/requests.hpp"
+
+#include <signal.h>
+
+#include <array>
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <limits>
+
+#include "protocol/ws/binary_frame.hpp"
+
+namespace sandboxd::api {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxStringMember = 64 * 1024;
+constexpr std::size_t kMaxIdMember = 64;
+
+Unexpected<ApiError> bad(std::string_view field, std::string message) {
+  return {ApiError::bad_request(std::string(field), std::move(message))};
+}
+
+// Member access that tells apart "absent" (nullptr) from "of the wrong type".
+const json::value* member(const json::object& m, std::string_view name) {
+  auto it = m.find(name);
+  if (it == m.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+Expected<std::optional<std::string>, ApiError> optional_string(const json::object& m, std::string_view name,
+                                                               std::size_t max_length = kMaxStringMember) {
+  const json::value* v = member(m, name);
+  if (!v) return std::optional<std::string>{};
+  if (!v->is_string()) return bad(name, "expected a string");
+  const auto& s = v->get_string();
+  if (s.size() > max_length) return bad(name, "longer than " + std::to_string(max_length) + " bytes");
+  if (s.find('\0') != json::string::npos) return bad(name, "contains a NUL character");
+  return std::optional<std::string>{std::string(s)};
+}
+
+Expected<std::string, ApiError> required_string(const json::object& m, std::string_view name,
+                                                std::size_t max_length = kMaxStringMember) {
+  auto s = optional_string(m, name, max_length);
+  if (!s) return Unexpected{s.error()};
+  if (!*s) return bad(name, "required");
+  if ((*s)->empty()) return bad(name, "must not be empty");
+  return std::move(**s);
+}
+
+Expected<std::optional<std::uint64_t>, ApiError> optional_uint(const json::object& m, std::string_view name,
+                                                               std::uint64_t min, std::uint64_t max) {
+  const json::value* v = member(m, name);
+  if (!v) return std::optional<std::uint64_t>{};
+  std::string range = "expected an integer " + std::to_string(min) + ".." + std::to_string(max);
+  std::uint64_t n = 0;
+  if (v->is_uint64()) {
+    n = v->get_uint64();
+  } else if (v->is_int64()) {
+    if (v->get_int64() < 0) return bad(name, range);
+    n = static_cast<std::uint64_t>(v->get_int64());
+  } else if (v->is_double()) {
+    // JSON has one number type; 2.0 is an integer, 2.5 is not.
+    double d = v->get_double();
+    if (!(d >= 0 && d <= 1e18) || d != static_cast<double>(static_cast<std::uint64_t>(d))) return bad(name, range);
+    n = static_cast<std::uint64_t>(d);
+  } else {
+    return bad(name, range);
+  }
+  if (n < min || n > max) return bad(name, range);
+  return std::optional<std::uint64_t>{n};
+}
+
+Expected<bool, ApiError> optional_bool(const json::object& m, std::string_view name, bool fallback) {
+  const json::value* v = member(m, name);
+  if (!v) return fallback;
+  if (!v->is_bool()) return bad(name, "expected true or false");
+  return v->get_bool();
+}
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || name.size() > 256) return false;
+  for (char c : name) {
+    if (c == '=' || c == '\0') return false;
+  }
+  return true;
+}
+
+// {"NAME": "value", ...} -> ["NAME=value", ...]
+Expected<std::vector<std::string>, ApiError> optional_env(const json::object& m, std::string_view name) {
+  std::vector<std::string> out;
+  const json::value* v = member(m, name);
+  if (!v) return out;
+  if (!v->is_object()) return bad(name, "expected an object of strings");
+  if (v->get_object().size() > kMaxEnvEntries) return bad(name, "more than 1024 variables");
+  for (const auto& kv : v->get_object()) {
+    std::string key(kv.key());
+    if (!valid_env_name(key)) return bad(name, "bad variable name '" + key.substr(0, 64) + "'");
+    if (!kv.value().is_string()) return bad(name, key + ": expected a string");
+    const auto& value = kv.value().get_string();
+    if (value.find('\0') != json::string::npos || value.size() > kMaxStringMember)
+      return bad(name, key + ": contains NUL or is longer than 64 KiB");
+    out.push_back(key + "=" + std::string(value));
+  }
+  return out;
+}
+
+Expected<Labels, ApiError> optional_labels(const json::object& m, std::string_view name) {
+  Labels out;
+  const json::value* v = member(m, name);
+  if (!v) return out;
+  if (!v->is_object()) return bad(name, "expected an object of strings");
+  if (v->get_object().size() > kMaxLabels) return bad(name, "more than 32 labels");
+  for (const auto& kv : v->get_object()) {
+    std::string key(kv.key());
+    if (key.empty() || key.size() > 63) return bad(name, "label names are 1..63 characters");
+    if (!kv.value().is_string()) return bad(name, key + ": expected a string");
+    if (kv.value().get_string().size() > 255) return bad(name, key + ": values are at most 255 characters");
+    out[key] = std::string(kv.value().get_string());
+  }
+  return out;
+}
+
+Expected<std::string, ApiError> exec_id_member(const json::object& m, std::string_view name) {
+  auto s = required_string(m, name, kMaxIdMember);
+  if (!s) return s;
+  if (!protocol::ws::valid_exec_id(*s)) return bad(name, "expected 1..64 of [A-Za-z0-9._-]");
+  return s;
+}
+
+}  // namespace
+
+ParsedEnvelope parse_envelope(std::string_view text) {
+  ParsedEnvelope out;
+  json::parse_options options;
+  options.max_depth = 16;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, {}, options);
+  if (ec || !v.is_object()) {
+    out.error = ApiError{ErrorCode::kBadJson, ec ? "not JSON: " + ec.message() : "expected a JSON object", {}};
+    return out;
+  }
+  auto& object = v.get_object();
+  if (auto it = object.find("id"); it != object.end()) {
+    const auto& id = it->value();
+    bool usable = (id.is_string() && !id.get_string().empty() && id.get_string().size() <= kMaxRequestIdLength) ||
+                  id.is_int64() || id.is_uint64();
+    if (usable) out.envelope.id = id;
+  }
+  if (out.envelope.id.is_null()) {
+    out.error = ApiError::bad_request("id", "expected a string of 1..128 characters or an integer");
+    return out;
+  }
+  auto op = object.find("op");
+  if (op == object.end() || !op->value().is_string()) {
+    out.error = ApiError::bad_request("op", "expected the operation's name");
+    return out;
+  }
+  out.envelope.op = std::string(op->value().get_string());
+  object.erase("id");
+  object.erase("op");
+  out.envelope.members = std::move(object);
+  return out;
+}
+
+Expected<CreateSandboxParams, ApiError> parse_create_sandbox(const json::object& m) {
+  CreateSandboxParams p;
+  auto image = optional_string(m, "image", 64);
+  if (!image) return Unexpected{image.error()};
+  p.image = *image;
+  auto cpus = optional_uint(m, "cpus", 1, 64);
+  if (!cpus) return Unexpected{cpus.error()};
+  if (*cpus) p.cpus = static_cast<unsigned>(**cpus);
+  auto memory = optional_uint(m, "memory_mib", 64, 1u << 20);
+  if (!memory) return Unexpected{memory.error()};
+  if (*memory) p.memory_mib = static_cast<unsigned>(**memory);
+  auto env = optional_env(m, "env");
+  if (!env) return Unexpected{env.error()};
+  p.env = std::move(*env);
+  auto labels = optional_labels(m, "labels");
+  if (!labels) return Unexpected{labels.error()};
+  p.labels = std::move(*labels);
+  constexpr std::uint64_t kYear = 366ull * 24 * 3600;
+  auto lifetime = optional_uint(m, "lifetime_s", 0, kYear);
+  if (!lifetime) return Unexpected{lifetime.error()};
+  if (*lifetime) p.lifetime_s = static_cast<std::uint32_t>(**lifetime);
+  auto idle = optional_uint(m, "idle_timeout_s", 0, kYear);
+  if (!idle) return Unexpected{idle.error()};
+  if (*idle) p.idle_timeout_s = static_cast<std::uint32_t>(**idle);
+  auto egress = optional_string(m, "egress", 32);
+  if (!egress) return Unexpected{egress.error()};
+  if (*egress && **egress != "deny-all" && **egress != "allow-all")
+    return bad("egress", "expected \"deny-all\" or \"allow-all\"");
+  p.egress = *egress;
+  return p;
+}
+
+Expected<ExecStartParams, ApiError> parse_exec_start(const json::object& m) {
+  ExecStartParams p;
+  auto sandbox = parse_sandbox_id(m);
+  if (!sandbox) return Unexpected{sandbox.error()};
+  p.sandbox = std::move(*sandbox);
+  if (member(m, "exec")) {
+    auto id = exec_id_member(m, "exec");
+    if (!id) return Unexpected{id.error()};
+    p.exec_id = std::move(*id);
+  }
+  const json::value* argv = member(m, "argv");
+  auto shell = optional_string(m, "shell");
+  if (!shell) return Unexpected{shell.error()};
+  if ((argv != nullptr) == shell->has_value()) return bad("argv", "give exactly one of argv and shell");
+  if (argv) {
+    if (!argv->is_array() || argv->get_array().empty()) return bad("argv", "expected a non-empty array of strings");
+    if (argv->get_array().size() > kMaxArgs) return bad("argv", "more than 4096 arguments");
+    for (const auto& a : argv->get_array()) {
+      if (!a.is_string()) return bad("argv", "expected a non-empty array of strings");
+      if (a.get_string().find('\0') != json::string::npos) return bad("argv", "contains a NUL character");
+      p.argv.emplace_back(a.get_string());
+    }
+    if (p.argv.front().empty()) return bad("argv", "argv[0] must not be empty");
+  } else {
+    p.argv = {"/bin/sh", "-c", **shell};
+  }
+  auto env = optional_env(m, "env");
+  if (!env) return Unexpected{env.error()};
+  p.env = std::move(*env);
+  auto cwd = optional_string(m, "cwd", 4096);
+  if (!cwd) return Unexpected{cwd.error()};
+  if (*cwd) p.cwd = **cwd;
+  auto timeout = optional_uint(m, "timeout_ms", 0, 366ull * 24 * 3600 * 1000);
+  if (!timeout) return Unexpected{timeout.error()};
+  if (*timeout) p.timeout_ms = **timeout;
+  auto stdin_open = optional_bool(m, "stdin", false);
+  if (!stdin_open) return Unexpected{stdin_open.error()};
+  p.stdin_open = *stdin_open;
+  if (const json::value* pty = member(m, "pty")) {
+    if (!pty->is_object()) return bad("pty", "expected an object {cols, rows, term}");
+    TerminalParams t;
+    auto cols = optional_uint(pty->get_object(), "cols", 1, 4096);
+    if (!cols) return bad("pty.cols", "expected an integer 1..4096");
+    auto rows = optional_uint(pty->get_object(), "rows", 1, 4096);
+    if (!rows) return bad("pty.rows", "expected an integer 1..4096");
+    auto term = optional_string(pty->get_object(), "term", 64);
+    if (!term) return bad("pty.term", "expected a string of at most 64 characters");
+    if (*cols) t.cols = static_cast<std::uint16_t>(**cols);
+    if (*rows) t.rows = static_cast<std::uint16_t>(**rows);
+    if (*term && !(*term)->empty()) t.term = **term;
+    p.pty = t;
+  }
+  return p;
+}
+
+Expected<AttachParams, ApiError> parse_attach(const json::object& m) {
+  AttachParams p;
+  auto id = parse_exec_id(m);
+  if (!id) return Unexpected{id.error()};
+  p.exec_id = std::move(*id);
+  auto after = optional_uint(m, "after_seq", 0, std::numeric_limits<std::int64_t>::max());
+  if (!after) return Unexpected{after.error()};
+  if (*after) p.after_seq = **after;
+  auto read_only = optional_bool(m, "read_only", false);
+  if (!read_only) return Unexpected{read_only.error()};
+  p.read_only = *read_only;
+  return p;
+}
+
+Expected<ResizeParams, ApiError> parse_resize(const json::object& m) {
+  ResizeParams p;
+  auto id = parse_exec_id(m);
+  if (!id) return Unexpected{id.error()};
+  p.exec_id = std::move(*id);
+  auto cols = optional_uint(m, "cols", 1, 4096);
+  if (!cols) return Unexpected{cols.error()};
+  auto rows = optional_uint(m, "rows", 1, 4096);
+  if (!rows) return Unexpected{rows.error()};
+  if (!*cols) return bad("cols", "required");
+  if (!*rows) return bad("rows", "required");
+  p.cols = static_cast<std::uint16_t>(**cols);
+  p.rows = static_cast<std::uint16_t>(**rows);
+  return p;
+}
+
+Expected<SignalParams, ApiError> parse_signal(const json::object& m) {
+  SignalParams p;
+  auto id = parse_exec_id(m);
+  if (!id) return Unexpected{id.error()};
+  p.exec_id = std::move(*id);
+  const json::value* v = member(m, "signal");
+  if (!v) return bad("signal", "required");
+  auto signo = signal_number(*v);
+  if (!signo) return bad("signal", "expected a signal name (INT, TERM, ...) or a number 1..64");
+  p.signo = *signo;
+  return p;
+}
+
+Expected<std::string, ApiError> parse_sandbox_id(const json::object& m) {
+  return required_string(m, "sandbox", kMaxIdMember);
+}
+
+Expected<std::string, ApiError> parse_exec_id(const json::object& m) { return exec_id_member(m, "exec"); }
+
+Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const json::object& m) {
+  return optional_string(m, "sandbox", kMaxIdMember);
+}
+
+Expected<Labels, ApiError> parse_label_filter(const json::object& m) { return optional_labels(m, "labels"); }
+
+Expected<int, ApiError> parse_hello_version(const json::object& m) {
+  auto v = optional_uint(m, "protocol", 0, 1u << 30);
+  if (!v) return Unexpected{v.error()};
+  if (!*v) return bad("protocol", "required");
+  return static_cast<int>(**v);
+}
+
+std::optional<int> signal_number(const json::value& v) {
+  if (v.is_int64() || v.is_uint64()) {
+    auto n = v.is_int64() ? v.get_int64() : static_cast<std::int64_t>(std::min<std::uint64_t>(v.get_uint64(), 1000));
+    if (n >= 1 && n <= 64) return static_cast<int>(n);
+    return std::nullopt;
+  }
+  if (!v.is_string()) return std::nullopt;
+  std::string_view name = v.get_string();
+  if (name.substr(0, 3) == "SIG") name.remove_prefix(3);
+  static constexpr std::array<std::pair<std::string_view, int>, 10> kNames{{
+      {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+      {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"WINCH", SIGWINCH},
+  }};
+  for (const auto& [n, signo] : kNames) {
+    if (n == name) return signo;
+  }
+  return std::nullopt;
+}
+
+}  // namespace sandboxd::api

@@ -1,0 +1,107 @@
+// Requests of the WebSocket control plane, parsed and checked: text frame ->
+// envelope (id, op, members) -> the typed parameters of each operation.
+//
+// Pure functions over the client's bytes: every member is checked for type
+// and range here, with an error naming the member, so the code that acts on
+// a request only ever sees valid values. Limits that depend on the daemon's
+// configuration (max_cpus, ...) are checked where the request is carried out.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/api/api_error.hpp"
+#include "protocol/expected.hpp"
+
+namespace sandboxd::api {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr std::size_t kMaxRequestIdLength = 128;
+inline constexpr std::size_t kMaxLabels = 32;
+inline constexpr std::size_t kMaxEnvEntries = 1024;
+inline constexpr std::size_t kMaxArgs = 4096;
+
+struct Envelope {
+  boost::json::value id;  // null when the frame has no usable id
+  std::string op;
+  boost::json::object members;
+};
+
+// The envelope of a text frame, or the error to answer with; the error's id
+// is the frame's id when it had a usable one, else null.
+struct ParsedEnvelope {
+  Envelope envelope;
+  std::optional<ApiError> error;
+};
+ParsedEnvelope parse_envelope(std::string_view text);
+
+using Labels = std::map<std::string, std::string>;
+
+struct CreateSandboxParams {
+  std::optional<std::string> image;
+  std::optional<unsigned> cpus;
+  std::optional<unsigned> memory_mib;
+  std::vector<std::string> env;  // NAME=value
+  Labels labels;
+  std::optional<std::uint32_t> lifetime_s;
+  std::optional<std::uint32_t> idle_timeout_s;
+  std::optional<std::string> egress;  // "deny-all" | "allow-all"
+};
+Expected<CreateSandboxParams, ApiError> parse_create_sandbox(const boost::json::object& m);
+
+struct TerminalParams {
+  std::uint16_t cols = 80;
+  std::uint16_t rows = 24;
+  std::string term = "xterm-256color";
+};
+
+struct ExecStartParams {
+  std::string sandbox;
+  std::string exec_id;  // empty: the daemon picks one
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // NAME=value
+  std::string cwd;
+  std::uint64_t timeout_ms = 0;
+  bool stdin_open = false;
+  std::optional<TerminalParams> pty;
+};
+Expected<ExecStartParams, ApiError> parse_exec_start(const boost::json::object& m);
+
+struct AttachParams {
+  std::string exec_id;
+  std::uint64_t after_seq = 0;
+  bool read_only = false;
+};
+Expected<AttachParams, ApiError> parse_attach(const boost::json::object& m);
+
+struct ResizeParams {
+  std::string exec_id;
+  std::uint16_t cols = 0;
+  std::uint16_t rows = 0;
+};
+Expected<ResizeParams, ApiError> parse_resize(const boost::json::object& m);
+
+struct SignalParams {
+  std::string exec_id;
+  int signo = 0;
+};
+Expected<SignalParams, ApiError> parse_signal(const boost::json::object& m);
+
+// A required member naming a sandbox ("sandbox") or an exec ("exec").
+Expected<std::string, ApiError> parse_sandbox_id(const boost::json::object& m);
+Expected<std::string, ApiError> parse_exec_id(const boost::json::object& m);
+// An optional member: nullopt when absent.
+Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const boost::json::object& m);
+Expected<Labels, ApiError> parse_label_filter(const boost::json::object& m);
+Expected<int, ApiError> parse_hello_version(const boost::json::object& m);
+
+// "INT", "SIGINT" or 1..64.
+std::optional<int> signal_number(const boost::json::value& v);
+
+}  // namespace sandboxd::api

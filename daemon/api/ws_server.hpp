@@ -1,0 +1,58 @@
+// The control plane's listeners: TCP and a unix socket, each connection
+// first an HTTP request that must pass the upgrade checks (upgrade_check.hpp)
+// within a deadline, then a WsConnection.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/api/ws_connection.hpp"
+#include "protocol/expected.hpp"
+
+namespace sandboxd::api {
+
+struct ServerSettings {
+  std::vector<std::string> tokens;
+  std::vector<std::string> allowed_origins;
+  ConnectionSettings connection;
+};
+
+class WsServer {
+ public:
+  WsServer(boost::asio::io_context& io, session::SandboxService& service, ServerSettings settings);
+  ~WsServer();
+
+  // "host:port" ("[::1]:7070" for IPv6); port 0 picks one. Returns the bound endpoint.
+  Expected<boost::asio::ip::tcp::endpoint, std::string> listen_tcp(const std::string& address);
+  // Replaces a stale socket file; refuses when a live daemon answers on it.
+  Expected<void, std::string> listen_unix(const std::filesystem::path& path);
+
+  // Stops accepting; open connections go on (to carry the last events).
+  void stop_accepting();
+  // Closes every connection with 1001 once what is queued to it is sent.
+  void close_all();
+
+ private:
+  void accept_tcp();
+  void accept_unix();
+  void serve(WsConnection::Socket socket);
+
+  boost::asio::io_context& io_;
+  session::SandboxService& service_;
+  ServerSettings settings_;
+  std::optional<boost::asio::ip::tcp::acceptor> tcp_;
+  std::optional<boost::asio::local::stream_protocol::acceptor> unix_;
+  std::filesystem::path unix_path_;
+  std::map<WsConnection*, std::shared_ptr<WsConnection>> connections_;
+  std::uint64_t next_connection_ = 1;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sandboxd::api

@@ -1,0 +1,291 @@
+#include "daemon/session/exec.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+
+#include "daemon/session/unix_time.hpp"
+
+namespace sandboxd::session {
+namespace json = boost::json;
+using api::ApiError;
+using api::ErrorCode;
+
+const char* to_string(Exec::State state) {
+  switch (state) {
+    case Exec::State::kStarting: return "starting";
+    case Exec::State::kRunning: return "running";
+    case Exec::State::kExited: return "exited";
+  }
+  return "exited";
+}
+
+Exec::Exec(boost::asio::io_context& io, ExecSpec spec)
+    : io_(io), spec_(std::move(spec)), log_(spec_.id, spec_.log_capacity), timer_(io), start_timer_(io) {}
+
+Exec::~Exec() = default;
+
+void Exec::start(std::weak_ptr<sandbox::GuestAgent> agent, sandbox::ExecRequest request,
+                 std::function<void(std::shared_ptr<const std::string>)> on_event, std::function<void()> on_finished) {
+  agent_ = std::move(agent);
+  on_event_ = std::move(on_event);
+  on_finished_ = std::move(on_finished);
+  started_wall_ = std::chrono::system_clock::now();
+  started_ = std::chrono::steady_clock::now();
+  stdin_closed_ = !spec_.stdin_open;
+  auto guest = this->agent();
+  if (!guest || !guest->connected()) {
+    finish(exit_without_guest(EndCause::kSandboxCrashed, "the sandbox's guest agent is gone", 0));
+    return;
+  }
+  std::weak_ptr<Exec> self = weak_from_this();
+  agent_id_ = guest->start_exec(
+      request, {
+                   .on_started = [self](std::uint32_t pid) { if (auto e = self.lock()) e->on_started(pid); },
+                   .on_output = [self](protocol::Stream s, Bytes&& d) { if (auto e = self.lock()) e->on_output(s, std::move(d)); },
+                   .on_stdin_credit = [self] { if (auto e = self.lock()) e->flush_stdin(); },
+                   .on_exit = [self](const protocol::Exit& x) { if (auto e = self.lock()) e->on_exit(x); },
+                   .on_failed = [self](const std::string& why) { if (auto e = self.lock()) e->on_failed(why); },
+               });
+  // A guest that never answers the start must not leave the exec "starting".
+  start_timer_.expires_after(kStartDeadline);
+  start_timer_.async_wait([self](const boost::system::error_code& ec) {
+    auto e = self.lock();
+    if (ec || !e || e->state_ != State::kStarting) return;
+    ExitInfo info;
+    info.reason = "start_failed";
+    info.message = "the guest did not start the process within 30 s";
+    info.duration_ms = e->elapsed_ms();
+    e->finish(info);
+  });
+  arm_timeout();
+}
+
+void Exec::arm_timeout() {
+  if (spec_.timeout_ms == 0) return;
+  timer_.expires_after(std::chrono::milliseconds(spec_.timeout_ms));
+  std::weak_ptr<Exec> self = weak_from_this();
+  timer_.async_wait([self](const boost::system::error_code& ec) {
+    auto e = self.lock();
+    if (ec || !e || e->state_ == State::kExited) return;
+    e->cause_ = EndCause::kTimeout;
+    e->log_event({{"type", "event"}, {"event", "exec.timed_out"}, {"exec", e->spec_.id},
+                  {"sandbox", e->spec_.sandbox_id}, {"timeout_ms", e->spec_.timeout_ms}},
+                 false);
+    if (auto guest = e->agent()) guest->signal(e->agent_id_, SIGKILL);
+    // A guest that does not confirm the kill must not leave the exec hanging.
+    e->timer_.expires_after(kKillGrace);
+    e->timer_.async_wait([self](const boost::system::error_code& ec2) {
+      auto e2 = self.lock();
+      if (ec2 || !e2 || e2->state_ == State::kExited) return;
+      e2->finish(exit_without_guest(EndCause::kTimeout, "the guest did not confirm the kill", e2->elapsed_ms()));
+    });
+  });
+}
+
+std::uint64_t Exec::elapsed_ms() const {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count());
+}
+
+void Exec::on_started(std::uint32_t pid) {
+  if (state_ != State::kStarting) return;
+  state_ = State::kRunning;
+  start_timer_.cancel();
+  pid_ = pid;
+  log_event({{"type", "event"}, {"event", "exec.started"}, {"exec", spec_.id}, {"sandbox", spec_.sandbox_id},
+             {"pid", pid}},
+            true);
+  flush_stdin();
+}
+
+void Exec::on_output(protocol::Stream stream, Bytes&& data) {
+  if (state_ == State::kExited) return;
+  auto kind = stream == protocol::Stream::kStderr ? protocol::ws::BinaryKind::kStderr : protocol::ws::BinaryKind::kStdout;
+  log_.append_output(kind, data);
+  output_unacked_ += static_cast<std::uint32_t>(data.size());
+  release_output_credit();
+  pump();
+}
+
+// The guest may send more only while the log has room: a process whose
+// output nobody reads blocks in the guest instead of losing bytes.
+void Exec::release_output_credit() {
+  if (output_unacked_ == 0 || log_.full()) return;
+  if (auto guest = agent()) guest->ack_output(agent_id_, output_unacked_);
+  output_unacked_ = 0;
+}
+
+void Exec::on_exit(const protocol::Exit& exit) {
+  if (state_ == State::kExited) return;
+  finish(exit_from_guest(exit, cause_, elapsed_ms()));
+}
+
+void Exec::on_failed(const std::string& reason) {
+  if (state_ == State::kExited) return;
+  EndCause cause = cause_ == EndCause::kNone ? EndCause::kSandboxCrashed : cause_;
+  finish(exit_without_guest(cause, reason, elapsed_ms()));
+}
+
+void Exec::end(EndCause cause, const std::string& message) {
+  if (state_ == State::kExited) return;
+  cause_ = cause;
+  finish(exit_without_guest(cause, message, elapsed_ms()));
+}
+
+void Exec::finish(const ExitInfo& info) {
+  state_ = State::kExited;
+  exit_ = info;
+  finished_at_ = std::chrono::steady_clock::now();
+  timer_.cancel();
+  start_timer_.cancel();
+  stdin_closed_ = true;
+  stdin_backlog_.clear();
+  stdin_offset_ = 0;
+  json::object event{{"type", "event"}, {"event", "exec.exit"}, {"exec", spec_.id}, {"sandbox", spec_.sandbox_id}};
+  info.add_to(event);
+  log_event(std::move(event), true);
+  // Sinks held back by this exec's stdin must not wait for it any more.
+  for (auto& s : subscriptions_) {
+    if (auto sink = s.sink.lock()) sink->stdin_room();
+  }
+  if (auto done = std::move(on_finished_)) done();
+  on_event_ = nullptr;
+}
+
+void Exec::log_event(json::object event, bool tell_sandbox) {
+  log_.append_event(std::move(event));
+  if (tell_sandbox && on_event_) on_event_(std::make_shared<const std::string>(log_.find(log_.last_seq())->message));
+  pump();
+}
+
+Expected<void, ApiError> Exec::write_stdin(ByteSpan data, bool eof) {
+  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+  if (stdin_closed_ || stdin_eof_requested_)
+    return Unexpected{ApiError{ErrorCode::kStdinClosed, "exec " + spec_.id + " has no open stdin", {}}};
+  stdin_backlog_.insert(stdin_backlog_.end(), data.begin(), data.end());
+  if (eof) stdin_eof_requested_ = true;
+  flush_stdin();
+  if (stdin_backlog() >= kStdinBacklogLimit) stdin_was_full_ = true;
+  return {};
+}
+
+void Exec::flush_stdin() {
+  auto guest = agent();
+  if (!guest || state_ == State::kExited) return;
+  // Before ExecStarted the guest has no stdin to write to yet; hold it.
+  if (state_ == State::kStarting) return;
+  if (stdin_offset_ < stdin_backlog_.size() || stdin_eof_requested_) {
+    ByteSpan rest(stdin_backlog_.data() + stdin_offset_, stdin_backlog_.size() - stdin_offset_);
+    std::size_t taken = guest->write_stdin(agent_id_, rest, stdin_eof_requested_);
+    stdin_offset_ += taken;
+    if (taken == rest.size() && stdin_eof_requested_) stdin_closed_ = true;
+    if (stdin_offset_ == stdin_backlog_.size()) {
+      stdin_backlog_.clear();
+      stdin_offset_ = 0;
+    } else if (stdin_offset_ > (256u << 10)) {
+      stdin_backlog_.erase(stdin_backlog_.begin(), stdin_backlog_.begin() + static_cast<std::ptrdiff_t>(stdin_offset_));
+      stdin_offset_ = 0;
+    }
+  }
+  if (stdin_was_full_ && stdin_backlog() < kStdinBacklogLimit) {
+    stdin_was_full_ = false;
+    for (auto& s : subscriptions_) {
+      if (auto sink = s.sink.lock()) sink->stdin_room();
+    }
+  }
+}
+
+Expected<void, ApiError> Exec::resize(std::uint16_t cols, std::uint16_t rows) {
+  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+  if (!spec_.pty) return Unexpected{ApiError{ErrorCode::kNotATty, "exec " + spec_.id + " has no terminal", {}}};
+  if (auto guest = agent()) guest->resize(agent_id_, cols, rows);
+  return {};
+}
+
+Expected<void, ApiError> Exec::signal(int signo) {
+  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+  if (auto guest = agent()) guest->signal(agent_id_, signo);
+  return {};
+}
+
+Expected<void, ApiError> Exec::kill() {
+  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+  if (cause_ == EndCause::kNone) cause_ = EndCause::kKilled;
+  if (auto guest = agent()) guest->signal(agent_id_, SIGKILL);
+  return {};
+}
+
+Expected<void, ApiError> Exec::attach(const std::shared_ptr<ExecSink>& sink, std::uint64_t after_seq, bool read_only) {
+  if (after_seq + 1 < log_.first_seq()) {
+    ApiError e{ErrorCode::kLogTruncated,
+               "the log of exec " + spec_.id + " starts at seq " + std::to_string(log_.first_seq()), {}};
+    e.details["first_seq"] = log_.first_seq();
+    return Unexpected{std::move(e)};
+  }
+  detach(sink.get());
+  subscriptions_.push_back({sink, sink.get(), std::min(after_seq, log_.last_seq()) + 1, read_only});
+  pump();
+  return {};
+}
+
+void Exec::detach(const ExecSink* sink) {
+  std::erase_if(subscriptions_, [&](const Subscription& s) { return s.key == sink; });
+  pump();
+}
+
+bool Exec::is_attached(const ExecSink* sink) const {
+  return std::any_of(subscriptions_.begin(), subscriptions_.end(), [&](const Subscription& s) { return s.key == sink; });
+}
+
+Expected<void, ApiError> Exec::check_control(const ExecSink* sink) const {
+  for (const auto& s : subscriptions_) {
+    if (s.key != sink) continue;
+    if (s.read_only) return Unexpected{ApiError{ErrorCode::kReadOnly, "attached to " + spec_.id + " read-only", {}}};
+    return {};
+  }
+  ApiError e{ErrorCode::kUnknownExec, "this connection is not attached to exec " + spec_.id, {}};
+  e.details["exec"] = spec_.id;
+  return Unexpected{std::move(e)};
+}
+
+void Exec::pump() {
+  std::uint64_t slowest = log_.last_seq() + 1;
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    auto sink = it->sink.lock();
+    if (!sink) {
+      it = subscriptions_.erase(it);
+      continue;
+    }
+    while (it->next_seq <= log_.last_seq() && sink->can_send()) {
+      if (auto entry = log_.find(it->next_seq)) sink->send_entry(std::move(entry));
+      ++it->next_seq;
+    }
+    delivered_below_ = std::max(delivered_below_, it->next_seq);
+    slowest = std::min(slowest, it->next_seq);
+    ++it;
+  }
+  if (log_.trim(std::min(slowest, delivered_below_))) release_output_credit();
+}
+
+json::object Exec::info() const {
+  json::object o{{"id", spec_.id}, {"sandbox", spec_.sandbox_id}, {"pty", spec_.pty}, {"stdin", spec_.stdin_open},
+                 {"state", to_string(state_)}, {"started_at", unix_ms(started_wall_)},
+                 {"first_seq", log_.first_seq()}, {"last_seq", log_.last_seq()}};
+  json::array argv;
+  for (const auto& a : spec_.argv) argv.emplace_back(a);
+  o["argv"] = std::move(argv);
+  if (pid_) o["pid"] = pid_;
+  else o["pid"] = nullptr;
+  if (exit_) {
+    json::object x;
+    exit_->add_to(x);
+    o["exit"] = std::move(x);
+  } else {
+    o["exit"] = nullptr;
+  }
+  return o;
+}
+
+}  // namespace sandboxd::session

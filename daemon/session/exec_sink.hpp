@@ -1,0 +1,31 @@
+// What an exec and a sandbox deliver to: a client connection. The exec pulls
+// the pace from the sink (can_send) instead of pushing into an unbounded
+// queue, so a slow client slows the log, and a full log pauses the process.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "daemon/session/exec_log.hpp"
+
+namespace sandboxd::session {
+
+class ExecSink {
+ public:
+  virtual ~ExecSink() = default;
+  // Whether the sink takes another entry now. When it said no, it calls the
+  // exec's pump() once it has room again.
+  virtual bool can_send() const = 0;
+  virtual void send_entry(SharedEntry entry) = 0;
+  // An exec whose stdin backlog held this sink back has room again.
+  virtual void stdin_room() = 0;
+};
+
+class SandboxSink {
+ public:
+  virtual ~SandboxSink() = default;
+  // A sandbox.state event or an exec.started / exec.exit summary, as JSON text.
+  virtual void send_sandbox_event(std::shared_ptr<const std::string> event) = 0;
+};
+
+}  // namespace sandboxd::session
