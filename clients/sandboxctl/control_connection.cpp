@@ -1,5 +1,7 @@
 #include "clients/sandboxctl/control_connection.hpp"
 
+#include <sys/un.h>
+
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -17,7 +19,6 @@
 #include <map>
 #include <utility>
 #include <vector>
-#include <sys/un.h>
 
 #include "clients/sandboxctl/json_access.hpp"
 

@@ -76,7 +76,8 @@ class ExecSession {
     }
     if (!attach && request_.tty) {
       tty_ = true;
-      if (request_.forward_stdin) raw_ = std::make_unique<RawTerminal>(STDIN_FILENO);
+      raw_ = request_.forward_stdin ? std::make_unique<RawTerminal>(STDIN_FILENO)
+                                    : std::make_unique<RawTerminal>(STDOUT_FILENO, RawTerminal::Mode::kOutputOnly);
     }
     wait_signals();
     wait_winch();
@@ -199,7 +200,10 @@ class ExecSession {
       if (attach_mode() && !attached_once_) {
         // An exec started elsewhere on a pty: drive it like `shell` does.
         tty_ = exec != nullptr && bool_member(*exec, "pty").value_or(false);
-        if (tty_ && stdin_reader_ && !raw_) raw_ = std::make_unique<RawTerminal>(STDIN_FILENO);
+        if (tty_ && !raw_) {
+          raw_ = stdin_reader_ ? std::make_unique<RawTerminal>(STDIN_FILENO)
+                               : std::make_unique<RawTerminal>(STDOUT_FILENO, RawTerminal::Mode::kOutputOnly);
+        }
       }
       // Attached after its last entry (--after-seq past the end): no replay
       // will bring the exit, the Exec object already holds it.
@@ -318,7 +322,7 @@ class ExecSession {
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec || finished_) return;
       on_signal(signo);
-      wait_signals();
+      if (!finished_) wait_signals();
     });
   }
 
@@ -343,7 +347,7 @@ class ExecSession {
     winch_.async_wait([this](const boost::system::error_code& ec, int) {
       if (ec || finished_) return;
       if (tty_ && attached_ && may_write()) send_resize();
-      wait_winch();
+      if (!finished_) wait_winch();
     });
   }
 

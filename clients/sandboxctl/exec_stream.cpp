@@ -54,8 +54,8 @@ std::string exit_notice(const ExecExit& exit, std::optional<std::int64_t> timeou
     if (timeout_ms) text += " after " + std::to_string(*timeout_ms) + " ms";
     return with_message(text);
   }
-  if (exit.reason == "sandbox_destroyed")
-    return exit.message.empty() ? "the sandbox was destroyed" : with_message("the sandbox was destroyed");
+  // The daemon's message for a destroyed sandbox already says so.
+  if (exit.reason == "sandbox_destroyed") return exit.message.empty() ? "the sandbox was destroyed" : exit.message;
   if (exit.reason == "sandbox_crashed")
     return exit.message.empty() ? "the sandbox crashed" : with_message("the sandbox crashed");
   if (exit.reason == "exited" || exit.reason == "signaled" || exit.reason == "killed") return {};

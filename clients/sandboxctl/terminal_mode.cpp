@@ -7,14 +7,18 @@
 
 namespace sandboxd::ctl {
 
-RawTerminal::RawTerminal(int fd) : fd_(fd) {
+RawTerminal::RawTerminal(int fd, Mode mode) : fd_(fd) {
   if (!::isatty(fd) || ::tcgetattr(fd, &saved_) != 0) return;
   termios raw = saved_;
-  ::cfmakeraw(&raw);
-  // Output is still processed by the remote pty (it turns \n into \r\n);
-  // raw here means every byte typed is read at once and unchanged.
-  raw.c_cc[VMIN] = 1;
-  raw.c_cc[VTIME] = 0;
+  if (mode == Mode::kFull) {
+    // Every byte typed is read at once and unchanged; output processing is
+    // the remote pty's (it already turns \n into \r\n).
+    ::cfmakeraw(&raw);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+  } else {
+    raw.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+  }
   if (::tcsetattr(fd, TCSADRAIN, &raw) == 0) active_ = true;
 }
 

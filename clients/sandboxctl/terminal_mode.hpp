@@ -15,7 +15,12 @@ namespace sandboxd::ctl {
 // terminal.
 class RawTerminal {
  public:
-  explicit RawTerminal(int fd);
+  enum class Mode {
+    kFull,        // input and output raw (cfmakeraw): for forwarded keystrokes
+    kOutputOnly,  // output only: a remote pty's "\r\n" is written unchanged,
+                  // while ^C still raises SIGINT here
+  };
+  explicit RawTerminal(int fd, Mode mode = Mode::kFull);
   ~RawTerminal();
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;

@@ -43,6 +43,8 @@ TEST_CASE("notices say why an exec ended when its status does not") {
         "the command timed out after 1500 ms");
   CHECK(exit_notice(exit_of(R"({"reason":"sandbox_destroyed","message":""})"), std::nullopt) ==
         "the sandbox was destroyed");
+  CHECK(exit_notice(exit_of(R"({"reason":"sandbox_destroyed","message":"sandbox sb-1 was destroyed"})"), std::nullopt) ==
+        "sandbox sb-1 was destroyed");
   CHECK(exit_notice(exit_of(R"({"reason":"sandbox_crashed","message":"qemu exited 1"})"), std::nullopt) ==
         "the sandbox crashed: qemu exited 1");
 }
