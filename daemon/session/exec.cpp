@@ -22,7 +22,7 @@ const char* to_string(Exec::State state) {
 }
 
 Exec::Exec(boost::asio::io_context& io, ExecSpec spec)
-    : io_(io), spec_(std::move(spec)), log_(spec_.id, spec_.log_capacity), timer_(io), start_timer_(io) {}
+    : spec_(std::move(spec)), log_(spec_.id, spec_.log_capacity), timer_(io), start_timer_(io) {}
 
 Exec::~Exec() = default;
 

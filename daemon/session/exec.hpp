@@ -103,7 +103,6 @@ class Exec : public std::enable_shared_from_this<Exec> {
   std::uint64_t elapsed_ms() const;
   std::shared_ptr<sandbox::GuestAgent> agent() const { return agent_.lock(); }
 
-  boost::asio::io_context& io_;
   ExecSpec spec_;
   ExecLog log_;
   State state_ = State::kStarting;

@@ -5,12 +5,17 @@
 //                                   (guest-exec + guest-exec-status) in the same VM
 //   stdout throughput               `head -c 256M /dev/zero`, MB/s, beside the same
 //                                   writer piped to cat inside the guest
+//
+// `exec-bench --direct-only MIB` prints just the two figures other benchmarks
+// set theirs against: our exec round trip, and stdout throughput of
+// `head -c MIBM /dev/zero`.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -86,8 +91,39 @@ long json_int_after(const std::string& line, const std::string& key) {
 
 }  // namespace
 
-int main() {
+// The figures `--direct-only` prints: one VM, no peer.
+int direct_only(std::uint64_t mib) {
+  BootedVm vm;
+  for (int i = 0; i < 5; ++i) vm.run({"true"});  // warm the page cache
+  std::vector<double> rts;
+  for (int i = 0; i < 100; ++i) {
+    auto t = Clock::now();
+    auto r = vm.run({"true"});
+    rts.push_back(ms_since(t));
+    if (!r.exit || r.exit->status != 0) throw std::runtime_error("true failed: " + r.failure);
+  }
+  auto p = percentiles(rts);
+  std::printf("exec round trip (sandbox-agent): p50 %.2f ms, p95 %.2f ms (n=100)\n", p.p50, p.p95);
+  const std::uint64_t bytes = mib << 20;
+  ExecOutcome r;
+  auto t = Clock::now();
+  vm.start(r, {"head", "-c", std::to_string(bytes), "/dev/zero"}, false);
+  if (!vm.run_until([&] { return r.done(); }, std::chrono::minutes(10))) throw std::runtime_error("run timed out");
+  double secs = ms_since(t) / 1000.0;
+  if (!r.exit || r.exit->status != 0 || r.out_bytes != bytes) throw std::runtime_error("throughput run failed or lost bytes");
+  std::printf("stdout throughput, head -c %lluM /dev/zero: %.1f MB/s (%.2f s)\n", static_cast<unsigned long long>(mib),
+              static_cast<double>(bytes) / 1e6 / secs, secs);
+  return 0;
+}
+
+int main(int argc, char** argv) {
   try {
+    if (argc == 3 && std::string(argv[1]) == "--direct-only") {
+      unsigned long long mib = std::strtoull(argv[2], nullptr, 10);
+      if (mib == 0 || mib > 4096) throw std::runtime_error("--direct-only wants a size in MiB, 1 to 4096");
+      return direct_only(mib);
+    }
+    if (argc != 1) throw std::runtime_error("usage: exec-bench [--direct-only MIB]");
     std::cout << "sandboxd exec benchmark\n";
 
     std::vector<double> boots;

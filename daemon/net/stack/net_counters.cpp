@@ -51,6 +51,7 @@ std::string NetCounters::to_text() const {
   line("tcp connections opened", tcp_connections_opened);
   line("tcp connections refused", tcp_connections_refused);
   line("tcp half-open connections evicted", tcp_embryonic_evicted);
+  line("tcp TIME_WAIT connections reclaimed", tcp_time_wait_reclaimed);
   line("tcp connections active", tcp_connections_active);
   line("tcp retransmitted segments", tcp_retransmitted_segments);
   line("udp flows opened", udp_flows_opened);

@@ -49,6 +49,7 @@ struct NetCounters {
   std::uint64_t tcp_connections_opened = 0;
   std::uint64_t tcp_connections_refused = 0;
   std::uint64_t tcp_embryonic_evicted = 0;  // half-open, pushed out by newer SYNs at the limit
+  std::uint64_t tcp_time_wait_reclaimed = 0;  // in TIME_WAIT, made room for newer SYNs at the limit
   std::uint64_t tcp_retransmitted_segments = 0;
   std::uint64_t udp_flows_opened = 0;
   std::uint64_t udp_datagrams_in = 0;

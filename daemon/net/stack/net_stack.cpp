@@ -214,7 +214,7 @@ void NetStack::handle_tcp(const Ipv4Repr& ip, Instant now) {
 }
 
 void NetStack::open_tcp(const FlowKey& key, const TcpRepr& syn, Instant now) {
-  if (tcp_.size() >= config_.max_tcp_connections && !evict_embryonic(now)) {
+  if (tcp_.size() >= config_.max_tcp_connections && !reclaim_time_wait() && !evict_embryonic(now)) {
     drop(DropReason::kTcpConnectionLimit);
     TcpRepr rst;
     rst.src_port = key.remote_port;
@@ -231,6 +231,23 @@ void NetStack::open_tcp(const FlowKey& key, const TcpRepr& syn, Instant now) {
   ++counters_.tcp_connections_opened;
   counters_.tcp_connections_active = tcp_.size();
   events_.push_back(StackEvent{StackEvent::Kind::kTcpOpen, id, key});
+}
+
+bool NetStack::reclaim_time_wait() {
+  // Our TIME_WAIT only re-ACKs a lost final FIN: once its close has been
+  // reported to the egress side, dropping it costs nothing but that re-ACK.
+  TcpEntry* oldest = nullptr;
+  for (auto& [id, entry] : tcp_) {
+    bool reclaimable = entry->connection.state() == TcpConnection::State::kTimeWait && entry->close_reported;
+    if (reclaimable && (!oldest || id < oldest->id)) oldest = entry.get();
+  }
+  if (!oldest) return false;
+  ++counters_.tcp_time_wait_reclaimed;
+  FlowId id = oldest->id;
+  tcp_by_key_.erase(oldest->key);
+  tcp_.erase(id);
+  counters_.tcp_connections_active = tcp_.size();
+  return true;
 }
 
 bool NetStack::evict_embryonic(Instant now) {

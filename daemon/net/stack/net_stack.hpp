@@ -26,9 +26,11 @@
 // side answers itself.
 //
 // Bounded: at most config.max_tcp_connections connections — when the table
-// is full, a new SYN evicts the oldest half-open connection (a SYN flood
-// cannot lock real connections out), and is answered with RST only when
-// every connection is established — and config.max_udp_flows flows (datagrams beyond are
+// is full, a new SYN takes the place of the oldest connection in TIME_WAIT
+// (a guest opening many short connections must not run into a table of
+// closed ones), else of the oldest half-open one (a SYN flood cannot lock
+// real connections out), and is answered with RST only when every
+// connection is established — and config.max_udp_flows flows (datagrams beyond are
 // dropped); each connection's buffers are bounded by its TcpSettings; UDP
 // flows expire after config.udp_idle_timeout without traffic either way.
 // Frames and events accumulate only until the adapter takes them, which it
@@ -131,6 +133,7 @@ class NetStack {
   void handle_dhcp(const wire::UdpRepr& udp);
   void handle_tcp(const wire::Ipv4Repr& ip, Instant now);
   void open_tcp(const FlowKey& key, const wire::TcpRepr& syn, Instant now);
+  bool reclaim_time_wait();
   bool evict_embryonic(Instant now);
   void reset_unknown_segment(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg);
   void mark_dirty(TcpEntry& entry);

@@ -113,7 +113,10 @@ void TcpConnection::refuse() {
 
 ByteSpan TcpConnection::readable() const { return receive_buffer_.view(); }
 
-void TcpConnection::consume(std::size_t n) { receive_buffer_.consume(n); }
+void TcpConnection::consume(std::size_t n) {
+  receive_buffer_.consume(n);
+  if (n > 0) consumed_since_ack_ = true;
+}
 
 bool TcpConnection::guest_finished() const { return guest_fin_; }
 
@@ -657,6 +660,7 @@ wire::TcpRepr TcpConnection::make_segment(std::uint32_t seq) {
   // accept since rcv_adv_ does not move back.
   const std::uint32_t field = std::min(window >> rcv_shift_, kMaxUnscaledWindow);
   segment.window = static_cast<std::uint16_t>(field);
+  consumed_since_ack_ = false;
   const std::uint32_t advertised = rcv_nxt_ + (field << rcv_shift_);
   if (seq_gt(advertised, rcv_adv_)) rcv_adv_ = advertised;
   ack_pending_ = false;
@@ -679,10 +683,16 @@ std::uint32_t TcpConnection::advertisable_window() const {
 }
 
 bool TcpConnection::window_update_due() const {
-  if (!receiving() || guest_fin_) return false;
+  // A segment of its own only for a window the upstream opened by reading,
+  // and only once it has at least doubled: while the guest still has window
+  // it goes on sending, and our ACKs of that data carry the new window. So
+  // the handshake is not followed by an update past the SYN-ACK's 64 KiB —
+  // the guest's first data is acknowledged with the full window anyway,
+  // and a short request/response connection costs one frame less.
+  if (!receiving() || guest_fin_ || !consumed_since_ack_) return false;
   const std::uint32_t current = receive_window();
   const std::uint32_t possible = advertisable_window();
-  if (possible <= current) return false;
+  if (possible <= current || possible / 2 < current) return false;
   // Receiver-side silly window avoidance (RFC 9293 3.8.6.2.2): announce an
   // opening only once it is worth a full segment or two (or half the
   // buffer, when the buffer is small); from zero, one segment suffices.

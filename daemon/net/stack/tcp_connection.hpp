@@ -207,6 +207,7 @@ class TcpConnection {
   ByteQueue receive_buffer_;
   bool guest_fin_ = false;
   bool ack_pending_ = false;
+  bool consumed_since_ack_ = false;  // the buffer drained since the last window we sent
 
   // Send side (us -> guest). The send buffer holds the bytes from
   // buffer_seq_ on: the unacknowledged ones, then the unsent ones. snd_nxt_

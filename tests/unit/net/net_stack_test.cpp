@@ -479,6 +479,42 @@ TEST_CASE("stack: at the connection limit a SYN evicts the oldest half-open conn
   CHECK(stack.tcp_connection_count() == 3);
 }
 
+TEST_CASE("stack: at the connection limit a SYN takes the place of a connection in TIME_WAIT") {
+  // A guest opening short connections faster than TIME_WAIT ends must not
+  // find the table full of closed ones.
+  StackConfig config;
+  config.max_tcp_connections = 2;
+  NetStack stack(config);
+  FakeGuest guest(stack);
+  std::size_t closed = 0;
+  for (std::uint16_t port : {40100, 40101}) {
+    auto [id, our_seq] = establish(stack, guest, port, 100);
+    stack.tcp_finish(id);  // the upstream closes first, so TIME_WAIT is ours
+    guest.poll();
+    wire::TcpRepr fin = ack_segment(port, 101, our_seq + 1);
+    fin.flags.fin = true;
+    guest.send_tcp(fin, kRemote);
+    guest.poll();
+    closed += events_of(stack, StackEvent::Kind::kTcpClosed).size();
+  }
+  REQUIRE(closed == 2);
+  REQUIRE(stack.tcp_connection_count() == 2);  // both in TIME_WAIT
+
+  guest.send_tcp(syn(40102, 1), kRemote);
+  auto opens = events_of(stack, StackEvent::Kind::kTcpOpen);
+  REQUIRE(opens.size() == 1);
+  CHECK(opens[0].key.guest_port == 40102);
+  CHECK(stack.counters().tcp_time_wait_reclaimed == 1);
+  CHECK(stack.counters().drop(DropReason::kTcpConnectionLimit) == 0);
+  CHECK(stack.tcp_connection_count() == 2);
+  CHECK(FakeGuest::tcp_only(guest.poll()).empty());  // no RST: it waits for the egress decision
+  // The reclaimed one was the oldest: a segment for it now gets a RST.
+  guest.send_tcp(ack_segment(40100, 102, 1), kRemote);
+  auto frames = FakeGuest::tcp_only(guest.poll());
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].tcp->flags.rst);
+}
+
 TEST_CASE("stack: UDP datagrams become flows that carry replies and expire when idle") {
   StackConfig config;
   config.max_udp_flows = 2;

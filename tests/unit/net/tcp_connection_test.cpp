@@ -124,14 +124,14 @@ struct Harness {
     guest_rcv = iss + 1;
     return out[0];
   }
-  // Handshake, then the window update that follows it (the SYN-ACK could
-  // not offer more than 64 KiB; see below).
+  // Handshake; no window update follows it (the SYN-ACK's window of at
+  // most 64 KiB grows with the ACK of the guest's first data).
   void establish() {
     open();
     accept();
     ack();
     REQUIRE(c().state() == State::kEstablished);
-    for (const auto& s : poll()) REQUIRE(s.is_pure_ack());
+    REQUIRE(poll().empty());
   }
 
   wire::TcpRepr from_guest(ByteSpan payload = {}) const {
@@ -326,11 +326,15 @@ TEST_CASE("tcp connection: the guest's ACK of the SYN-ACK establishes the connec
   h.ack();
   CHECK(h.c().state() == State::kEstablished);
   CHECK_FALSE(h.c().next_deadline());
-  // The SYN-ACK's unscaled window could not say 1 MiB; the first ACK does.
+  // The SYN-ACK's unscaled window could not say 1 MiB. No segment of its
+  // own says it: the ACK of the guest's first data does.
+  CHECK(h.poll().empty());
+  h.guest_sends(ByteSpan(pattern(100, 3)));
   const auto out = h.poll();
   REQUIRE(out.size() == 1);
   CHECK(out[0].is_pure_ack());
-  CHECK(out[0].segment.window == (1u << 20) / 32);
+  CHECK(out[0].ack() == h.guest_nxt);
+  CHECK(out[0].segment.window == ((1u << 20) - 100) / 32);
   CHECK(h.poll().empty());
   CHECK(h.c().retransmitted_segments() == 0);
 }
