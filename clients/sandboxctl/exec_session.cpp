@@ -18,6 +18,7 @@
 #include "clients/sandboxctl/json_access.hpp"
 #include "clients/sandboxctl/stdin_reader.hpp"
 #include "clients/sandboxctl/terminal_mode.hpp"
+#include "protocol/write_fully.hpp"
 
 namespace sandboxd::ctl {
 
@@ -29,24 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kSigPipe = 13;
 
-// Writes all of `data`, waiting when the descriptor was left non-blocking by
-// whoever shares it. False when the reader is gone (EPIPE) or writing fails.
-bool write_all(int fd, ByteSpan data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n > 0) {
-      data = data.subspan(static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, -1);
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 const char* signal_name(int signo) {
   switch (signo) {
@@ -250,10 +233,10 @@ class ExecSession {
     if (!progress_.take_output(frame.exec_id, frame.seq)) return;
     if (frame.kind == protocol::ws::BinaryKind::kStderr) {
       if (!frame.data.empty()) stderr_mid_line_ = frame.data.back() != std::byte{'\n'};
-      (void)write_all(STDERR_FILENO, frame.data);
+      (void)write_fully(STDERR_FILENO, frame.data);
       return;
     }
-    if (stdout_broken_ || write_all(STDOUT_FILENO, frame.data)) return;
+    if (stdout_broken_ || write_fully(STDOUT_FILENO, frame.data)) return;
     // Whoever read our stdout is gone: end like a local pipeline would, the
     // remote writer with SIGPIPE and sandboxctl with 128+SIGPIPE.
     stdout_broken_ = true;
@@ -401,7 +384,7 @@ class ExecSession {
     if (raw_) raw_->restore();
   }
 
-  static void write_text(int fd, const std::string& text) { (void)write_all(fd, as_bytes(text)); }
+  static void write_text(int fd, const std::string& text) { (void)write_fully(fd, as_bytes(text)); }
 
   // A line on stderr that reads right also while the terminal is raw.
   void notice(const std::string& text) {

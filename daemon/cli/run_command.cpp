@@ -22,6 +22,7 @@
 #include "daemon/vm/host_tsc.hpp"
 #include "daemon/vm/launcher.hpp"
 #include "daemon/vm/network_mode.hpp"
+#include "protocol/write_fully.hpp"
 
 namespace sandboxd::cli {
 namespace asio = boost::asio;
@@ -30,24 +31,6 @@ using protocol::ExitKind;
 
 namespace {
 
-// Writes all of `data` to `fd`, waiting when the fd is non-blocking and full.
-// Returns false when the reader has gone away.
-bool write_fully(int fd, ByteSpan data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n > 0) {
-      data = data.subspan(static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, -1);
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 int exit_code_of(const Exit& exit) {
   switch (exit.kind) {
