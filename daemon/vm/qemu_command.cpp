@@ -25,6 +25,9 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   }
   add({"-smp", std::to_string(config.cpus), "-m", std::to_string(config.memory_mib)});
   add({"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"});
+  // Threads named by role ("CPU 0/TCG", "CPU 0/KVM", ...): `top -H` and the
+  // network benchmark tell the guest's vCPUs from QEMU's own work.
+  add({"-name", "sandboxd,debug-threads=on"});
   add({"-kernel", config.kernel.string(), "-initrd", config.initramfs.string()});
   add({"-append", kernel_command_line(config)});
   add({"-chardev", "socket,id=console,fd=" + std::to_string(config.console_fd), "-serial", "chardev:console"});

@@ -193,10 +193,10 @@ int main(int argc, char** argv) {
     // is put next to what the guest manages with no host in the path: the
     // same writer piped into `cat > /dev/null` inside the guest.
     const std::uint64_t bytes = 256ull << 20;
-    auto timed_exec = [&](BootedVm& on, std::vector<std::string> argv, std::uint64_t expect_bytes) {
+    auto timed_exec = [&](BootedVm& on, std::vector<std::string> command, std::uint64_t expect_bytes) {
       ExecOutcome r;
       auto t = Clock::now();
-      on.start(r, std::move(argv), false);
+      on.start(r, std::move(command), false);
       if (!on.run_until([&] { return r.done(); }, std::chrono::minutes(10))) throw std::runtime_error("run timed out");
       double secs = ms_since(t) / 1000.0;
       if (!r.exit || r.exit->status != 0 || r.out_bytes != expect_bytes)

@@ -46,6 +46,7 @@ TEST_CASE("qemu command: microvm with no default devices and the fds handed over
   c.memory_mib = 512;
   auto args = qemu_command_line(c);
   CHECK(has_pair(args, "-M", "microvm"));
+  CHECK(has_pair(args, "-name", "sandboxd,debug-threads=on"));
   CHECK(has_pair(args, "-accel", "tcg"));
   CHECK(has_pair(args, "-smp", "2"));
   CHECK(has_pair(args, "-m", "512"));

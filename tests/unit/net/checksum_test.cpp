@@ -70,3 +70,35 @@ TEST_CASE("checksum: add_u16 and add_u32 equal adding their big-endian bytes") {
   b.add(hex("12 3456 789abcde"));
   CHECK(a.finish() == b.finish());
 }
+
+TEST_CASE("checksum: the word-at-a-time sum equals the RFC 1071 definition for every length and split") {
+  // The definition, one big-endian 16-bit word at a time.
+  auto reference = [](ByteSpan data) {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < data.size(); i += 2)
+      sum += (static_cast<std::uint32_t>(data[i]) << 8) |
+             (i + 1 < data.size() ? static_cast<std::uint32_t>(data[i + 1]) : 0u);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<std::uint16_t>(~sum);
+  };
+  std::vector<std::byte> data(300);
+  std::uint32_t state = 12345;
+  for (auto& b : data) {
+    state = state * 1103515245u + 12345u;
+    b = static_cast<std::byte>(state >> 16);
+  }
+  for (std::size_t length = 0; length <= data.size(); ++length) {
+    ByteSpan whole = ByteSpan(data).first(length);
+    REQUIRE(internet_checksum(whole) == reference(whole));
+    for (std::size_t cut : {std::size_t{1}, std::size_t{3}, length / 2}) {
+      if (cut > length) continue;
+      InternetChecksum c;
+      c.add(whole.first(cut));
+      c.add(whole.subspan(cut));
+      REQUIRE(c.finish() == reference(whole));
+    }
+  }
+  // All ones: the sums that fold to 0xffff.
+  std::vector<std::byte> ones(64, std::byte{0xff});
+  CHECK(internet_checksum(ones) == reference(ones));
+}
