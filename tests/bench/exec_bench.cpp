@@ -91,6 +91,8 @@ long json_int_after(const std::string& line, const std::string& key) {
 
 }  // namespace
 
+constexpr int kThroughputRuns = 3;
+
 // The figures `--direct-only` prints: one VM, no peer.
 int direct_only(std::uint64_t mib) {
   BootedVm vm;
@@ -104,15 +106,22 @@ int direct_only(std::uint64_t mib) {
   }
   auto p = percentiles(rts);
   std::printf("exec round trip (sandbox-agent): p50 %.2f ms, p95 %.2f ms (n=100)\n", p.p50, p.p95);
+  // Best of kThroughputRuns: under TCG a guest's first run of a command
+  // pays for translating its code, and a busy host only ever slows a run.
   const std::uint64_t bytes = mib << 20;
-  ExecOutcome r;
-  auto t = Clock::now();
-  vm.start(r, {"head", "-c", std::to_string(bytes), "/dev/zero"}, false);
-  if (!vm.run_until([&] { return r.done(); }, std::chrono::minutes(10))) throw std::runtime_error("run timed out");
-  double secs = ms_since(t) / 1000.0;
-  if (!r.exit || r.exit->status != 0 || r.out_bytes != bytes) throw std::runtime_error("throughput run failed or lost bytes");
-  std::printf("stdout throughput, head -c %lluM /dev/zero: %.1f MB/s (%.2f s)\n", static_cast<unsigned long long>(mib),
-              static_cast<double>(bytes) / 1e6 / secs, secs);
+  double best = 0;
+  for (int run = 0; run < kThroughputRuns; ++run) {
+    ExecOutcome r;
+    auto t = Clock::now();
+    vm.start(r, {"head", "-c", std::to_string(bytes), "/dev/zero"}, false);
+    if (!vm.run_until([&] { return r.done(); }, std::chrono::minutes(10))) throw std::runtime_error("run timed out");
+    double secs = ms_since(t) / 1000.0;
+    if (!r.exit || r.exit->status != 0 || r.out_bytes != bytes)
+      throw std::runtime_error("throughput run failed or lost bytes");
+    best = std::max(best, static_cast<double>(bytes) / 1e6 / secs);
+  }
+  std::printf("stdout throughput, head -c %lluM /dev/zero: %.1f MB/s (best of %d)\n",
+              static_cast<unsigned long long>(mib), best, kThroughputRuns);
   return 0;
 }
 

@@ -10,7 +10,8 @@ and prints, one labelled figure a line, asserting nothing but that things work:
   2. exec round trip of `true` (exec.start -> exec.exit), p50/p95 of 100 in one
      sandbox, and its ratio to the direct virtio round trip of exec-bench.
   3. stdout throughput of `head -c 64M /dev/zero` counted in binary frames,
-     and its ratio to exec-bench's direct figure for the same command.
+     best of 3 runs, and its ratio to exec-bench's direct figure for the
+     same command, also best of 3.
   4. host memory per idle pooled VM: the qemu children's VmRSS with a pool of
      WS_BENCH_POOL (4) plus the daemon's VmRSS growth over a pool-0 daemon.
 
@@ -39,7 +40,8 @@ import websocket
 HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
 EXEC_BENCH = os.environ.get("EXEC_BENCH", "")
 MIB = 1 << 20
-THROUGHPUT_MIB = 64  # under TCG the guest writes ~5-7 MB/s: a 10 s run each way
+THROUGHPUT_MIB = 64  # under TCG the guest writes ~5-8 MB/s: about 10 s a run
+THROUGHPUT_RUNS = 3  # the figure is the best run, on each side
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -435,10 +437,10 @@ def bench_exec_round_trip(client, sandbox, direct):
               " (above 1: the WebSocket path is slower)")
 
 
-def bench_stdout_throughput(daemon, client, sandbox, direct):
-    """3: `head -c 64M /dev/zero` counted in binary stdout frames."""
+def stream_head(daemon, client, sandbox, exec_id):
+    """One `head -c 64M /dev/zero` counted in binary stdout frames:
+    (MB/s, seconds, frames, client CPU s, daemon CPU s)."""
     size = THROUGHPUT_MIB * MIB
-    exec_id = f"head-{THROUGHPUT_MIB}m"
     cpu0, dcpu0 = time.process_time(), daemon.cpu_s()
     t = time.perf_counter()
     rid = client.send("exec.start", sandbox=sandbox, exec=exec_id, argv=["head", "-c", str(size), "/dev/zero"])
@@ -462,11 +464,19 @@ def bench_stdout_throughput(daemon, client, sandbox, direct):
         if m.get("type") == "event" and m.get("event") == "exec.exit" and m.get("exec") == exec_id:
             break
     secs = time.perf_counter() - t
-    cpu, dcpu = time.process_time() - cpu0, daemon.cpu_s() - dcpu0
     if got != size or m.get("exit_code") != 0:
         raise BenchError(f"head -c {THROUGHPUT_MIB}M: {got} bytes, exit {m}, stderr {bytes(err)!r}")
-    mbs = size / 1e6 / secs
-    print(f"ws stdout throughput, head -c {THROUGHPUT_MIB}M /dev/zero: {mbs:.1f} MB/s ({secs:.2f} s, {frames} frames, "
+    return size / 1e6 / secs, secs, frames, time.process_time() - cpu0, daemon.cpu_s() - dcpu0
+
+
+def bench_stdout_throughput(daemon, client, sandbox, direct):
+    """3: stdout MB/s over WS, best of THROUGHPUT_RUNS as exec-bench's direct
+    figure is (a guest's first run pays for TCG translating its code)."""
+    runs = [stream_head(daemon, client, sandbox, f"head-{THROUGHPUT_MIB}m-{i}") for i in range(THROUGHPUT_RUNS)]
+    mbs, secs, frames, cpu, dcpu = max(runs)
+    size = THROUGHPUT_MIB * MIB
+    print(f"ws stdout throughput, head -c {THROUGHPUT_MIB}M /dev/zero: {mbs:.1f} MB/s, best of {THROUGHPUT_RUNS} "
+          f"({', '.join(f'{r[0]:.1f}' for r in runs)}; best: {secs:.2f} s, {frames} frames, "
           f"{size / frames / 1024:.1f} KiB/frame; CPU: client {cpu:.2f} s, daemon {dcpu:.2f} s)")
     if direct:
         print(f"direct stdout throughput, head -c {THROUGHPUT_MIB}M /dev/zero (exec-bench, virtio): {direct['mbs']:.1f} MB/s")
