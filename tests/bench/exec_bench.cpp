@@ -93,10 +93,10 @@ long json_int_after(const std::string& line, const std::string& key) {
 
 constexpr int kThroughputRuns = 3;
 
-// The figures `--direct-only` prints: one VM, no peer.
-int direct_only(std::uint64_t mib) {
-  BootedVm vm;
-  for (int i = 0; i < 5; ++i) vm.run({"true"});  // warm the page cache
+// Our exec round trip (ExecStart -> Exit of `true`), p50/p95 of 100 after 5
+// that warm the page cache; printed, and returned for ratios.
+Percentiles round_trips_of_true(BootedVm& vm) {
+  for (int i = 0; i < 5; ++i) vm.run({"true"});
   std::vector<double> rts;
   for (int i = 0; i < 100; ++i) {
     auto t = Clock::now();
@@ -104,8 +104,15 @@ int direct_only(std::uint64_t mib) {
     rts.push_back(ms_since(t));
     if (!r.exit || r.exit->status != 0) throw std::runtime_error("true failed: " + r.failure);
   }
-  auto p = percentiles(rts);
+  const Percentiles p = percentiles(rts);
   std::printf("exec round trip (sandbox-agent): p50 %.2f ms, p95 %.2f ms (n=100)\n", p.p50, p.p95);
+  return p;
+}
+
+// The figures `--direct-only` prints: one VM, no peer.
+int direct_only(std::uint64_t mib) {
+  BootedVm vm;
+  round_trips_of_true(vm);
   // Best of kThroughputRuns: under TCG a guest's first run of a command
   // pays for translating its code, and a busy host only ever slows a run.
   const std::uint64_t bytes = mib << 20;
@@ -149,16 +156,7 @@ int main(int argc, char** argv) {
     BootedVm vm({.image = "qga", .memory_mib = 256, .extra_ports = {"org.qemu.guest_agent.0"}});
 
     // Ours: ExecStart -> Exit of `true`, in the VM that also holds the peer.
-    for (int i = 0; i < 5; ++i) vm.run({"true"});  // warm the page cache
-    std::vector<double> ours;
-    for (int i = 0; i < 100; ++i) {
-      auto t = Clock::now();
-      auto r = vm.run({"true"});
-      ours.push_back(ms_since(t));
-      if (!r.exit || r.exit->status != 0) throw std::runtime_error("true failed: " + r.failure);
-    }
-    auto ours_p = percentiles(ours);
-    std::printf("exec round trip (sandbox-agent): p50 %.2f ms, p95 %.2f ms (n=100)\n", ours_p.p50, ours_p.p95);
+    const Percentiles ours_p = round_trips_of_true(vm);
 
     // The peer: qemu-ga in the same VM, started through our agent.
     ExecOutcome qga_daemon;
