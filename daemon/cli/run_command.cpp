@@ -145,7 +145,7 @@ int run_command(const RunOptions& options) {
       finish(kSandboxFailure);
     });
 
-    sandbox::ExecRequest request;
+    agent::ExecRequest request;
     request.argv = options.command;
     request.env = default_env();
     request.env.insert(request.env.end(), options.env.begin(), options.env.end());

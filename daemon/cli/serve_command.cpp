@@ -1,10 +1,13 @@
 #include "daemon/cli/serve_command.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <iostream>
 
@@ -194,21 +197,33 @@ int serve_command(const ServeOptions& options) {
                                        {"max_cpus", config.max_cpus},
                                        {"max_memory_mib", config.max_memory_mib}};
   api::WsServer server(io, service, server_settings);
+  // Where clients reach the daemon, as the documented lines on stderr and in
+  // <runtime_dir>/endpoints.json (README, "Where the daemon listens").
+  boost::json::object endpoints{{"pid", ::getpid()}, {"url", nullptr}, {"tcp", nullptr}, {"unix", nullptr}};
   if (!config.listen.empty()) {
     auto endpoint = server.listen_tcp(config.listen);
     if (!endpoint) {
       std::cerr << "sandboxd-host: " << endpoint.error() << "\n";
       return kSandboxFailure;
     }
-    std::cerr << "sandboxd-host: listening on ws://" << endpoint->address().to_string() << ":" << endpoint->port()
-              << "/v1\n";
+    std::string host = endpoint->address().to_string();
+    if (endpoint->address().is_v6()) host = "[" + host + "]";
+    std::string address = host + ":" + std::to_string(endpoint->port());
+    endpoints["tcp"] = address;
+    endpoints["url"] = "ws://" + address + "/v1";
+    std::cerr << "sandboxd-host: listening on ws://" << address << "/v1\n";
   }
   if (auto path = socket_path_of(config, **runtime); !path.empty()) {
     if (auto ok = server.listen_unix(path); !ok) {
       std::cerr << "sandboxd-host: " << ok.error() << "\n";
       return kSandboxFailure;
     }
+    endpoints["unix"] = path;
     std::cerr << "sandboxd-host: listening on unix:" << path << "\n";
+  }
+  if (auto published = (*runtime)->publish_endpoints(boost::json::serialize(endpoints) + "\n"); !published) {
+    std::cerr << "sandboxd-host: " << published.error() << "\n";
+    return kSandboxFailure;
   }
   pool.keep_warm({config.image, config.default_cpus, config.default_memory_mib});
 

@@ -262,6 +262,8 @@ Expected<std::unique_ptr<RuntimeDir>, std::string> RuntimeDir::open(const fs::pa
     }
     return Unexpected{"another sandboxd-host is running (pid " + pid + ") with runtime dir " + root.string()};
   }
+  // Where a killed daemon listened is not where this one will.
+  ::unlink((root / "endpoints.json").c_str());
   if (auto written = replace_file(root / "daemon.pid", std::to_string(::getpid()) + "\n"); !written) {
     ::close(fd);
     return Unexpected{written.error()};
@@ -273,6 +275,7 @@ RuntimeDir::RuntimeDir(fs::path root, int lock_fd) : root_(std::move(root)), loc
 
 RuntimeDir::~RuntimeDir() {
   // The pid file goes first: while it exists the lock is still held.
+  ::unlink((root_ / "endpoints.json").c_str());
   ::unlink((root_ / "daemon.pid").c_str());
   ::close(lock_fd_);
 }
@@ -391,6 +394,10 @@ void RuntimeDir::forget(const std::string& sandbox_id) {
   }
   remove_sandbox_dir(dir, nullptr);
   sync_directory(dir.parent_path());
+}
+
+Expected<void, std::string> RuntimeDir::publish_endpoints(std::string_view json) {
+  return replace_file(root_ / "endpoints.json", json);
 }
 
 fs::path RuntimeDir::sandbox_dir(const std::string& sandbox_id) const {

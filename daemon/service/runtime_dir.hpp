@@ -8,6 +8,7 @@
 //
 //   <root>/daemon.lock                 flock'ed by the running daemon
 //   <root>/daemon.pid                  its pid, for the error a second daemon gets
+//   <root>/endpoints.json              where the running daemon listens, once it does
 //   <root>/sandboxes/<id>/record.json  the QEMU pid and start time, the owner,
 //                                      the files made elsewhere
 //   <root>/sandboxes/<id>/...          files the sandbox keeps in its own dir
@@ -89,6 +90,10 @@ class RuntimeDir {
   // in that order (a crash in between leaves a record of what is left). Call
   // once the sandbox's process is gone.
   void forget(const std::string& sandbox_id);
+
+  // Durably writes root/endpoints.json (where the daemon listens, for
+  // clients and tests that started it on port 0); removed with the object.
+  Expected<void, std::string> publish_endpoints(std::string_view json);
 
   // root/sandboxes/<id>: where the sandbox may keep its own files; they are
   // removed with it. Not created here. Empty for an invalid id.

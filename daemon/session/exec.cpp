@@ -26,7 +26,7 @@ Exec::Exec(boost::asio::io_context& io, ExecSpec spec)
 
 Exec::~Exec() = default;
 
-void Exec::start(std::weak_ptr<sandbox::GuestAgent> agent, sandbox::ExecRequest request,
+void Exec::start(std::weak_ptr<agent::GuestAgent> agent, agent::ExecRequest request,
                  std::function<void(std::shared_ptr<const std::string>)> on_event, std::function<void()> on_finished) {
   agent_ = std::move(agent);
   on_event_ = std::move(on_event);

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "daemon/api/api_error.hpp"
-#include "daemon/sandbox/guest_agent.hpp"
+#include "daemon/agent/guest_agent.hpp"
 #include "daemon/session/exec_log.hpp"
 #include "daemon/session/exec_sink.hpp"
 #include "daemon/session/exit_info.hpp"
@@ -55,7 +55,7 @@ class Exec : public std::enable_shared_from_this<Exec> {
 
   // Sends the ExecStart. `on_event` receives exec.started and exec.exit (for
   // sandbox subscribers); `on_finished` runs once, after exec.exit is logged.
-  void start(std::weak_ptr<sandbox::GuestAgent> agent, sandbox::ExecRequest request,
+  void start(std::weak_ptr<agent::GuestAgent> agent, agent::ExecRequest request,
              std::function<void(std::shared_ptr<const std::string>)> on_event, std::function<void()> on_finished);
 
   Expected<void, api::ApiError> write_stdin(ByteSpan data, bool eof);
@@ -101,12 +101,12 @@ class Exec : public std::enable_shared_from_this<Exec> {
   void release_output_credit();
   void arm_timeout();
   std::uint64_t elapsed_ms() const;
-  std::shared_ptr<sandbox::GuestAgent> agent() const { return agent_.lock(); }
+  std::shared_ptr<agent::GuestAgent> agent() const { return agent_.lock(); }
 
   ExecSpec spec_;
   ExecLog log_;
   State state_ = State::kStarting;
-  std::weak_ptr<sandbox::GuestAgent> agent_;
+  std::weak_ptr<agent::GuestAgent> agent_;
   std::uint32_t agent_id_ = 0;
   std::uint32_t pid_ = 0;
   std::vector<Subscription> subscriptions_;

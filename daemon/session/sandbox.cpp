@@ -92,7 +92,7 @@ Expected<std::shared_ptr<Exec>, ApiError> Sandbox::start_exec(const api::ExecSta
   ExecSpec spec{exec_id, owner(), id(), params.argv, params.pty.has_value(), stdin_open, params.timeout_ms,
                 settings_.exec_log_bytes};
   auto exec = std::make_shared<Exec>(io_, std::move(spec));
-  sandbox::ExecRequest request;
+  agent::ExecRequest request;
   request.argv = params.argv;
   request.env = default_env(params.pty ? params.pty->term : "xterm-256color");
   request.env.insert(request.env.end(), settings_.env.begin(), settings_.env.end());

@@ -98,8 +98,8 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
   for (std::size_t i = 0; i < spec.extra_ports.size(); ++i)
     vm->extra_ports_.emplace_back(io, asio::local::stream_protocol(), pairs[2 + i].host);
   if (stack_link) vm->network_link_.emplace(io, asio::local::stream_protocol(), pairs[link_index].host);
-  auto channel = std::make_shared<sandbox::AgentChannel>(Socket(io, asio::local::stream_protocol(), pairs[0].host));
-  vm->agent_ = std::make_shared<sandbox::GuestAgent>(channel);
+  auto channel = std::make_shared<agent::AgentChannel>(Socket(io, asio::local::stream_protocol(), pairs[0].host));
+  vm->agent_ = std::make_shared<agent::GuestAgent>(channel);
   vm->read_console();
   if (spec.on_spawned) spec.on_spawned(*vm);
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/sandbox/guest_agent.hpp"
+#include "daemon/agent/guest_agent.hpp"
 #include "daemon/vm/accelerator.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/network_mode.hpp"
@@ -65,9 +65,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
   static void boot(boost::asio::io_context& io, const VmSpec& spec, BootCallback done);
   ~Vm();
 
-  sandbox::GuestAgent& agent() { return *agent_; }
+  agent::GuestAgent& agent() { return *agent_; }
   // For holders that may outlive the VM (an exec's record).
-  std::weak_ptr<sandbox::GuestAgent> agent_handle() const { return agent_; }
+  std::weak_ptr<agent::GuestAgent> agent_handle() const { return agent_; }
   QemuProcess& process() { return *process_; }
   const VmSpec& spec() const { return spec_; }
   std::string console_tail() const { return console_tail_.text(); }
@@ -93,7 +93,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   VmSpec spec_;
   std::shared_ptr<QemuProcess> process_;
-  std::shared_ptr<sandbox::GuestAgent> agent_;
+  std::shared_ptr<agent::GuestAgent> agent_;
   std::optional<Socket> console_;
   std::array<char, 4096> console_buf_{};
   OutputTail console_tail_{8192};

@@ -24,7 +24,7 @@ struct PtyExec {
   std::uint32_t id = 0;
 };
 void start_pty(BootedVm& t, PtyExec& p, std::vector<std::string> argv, protocol::Terminal size) {
-  sandbox::ExecRequest request;
+  agent::ExecRequest request;
   request.argv = std::move(argv);
   request.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=vt100"};
   request.stdin_open = true;

@@ -47,7 +47,7 @@ bool BootedVm::run_until(const std::function<bool()>& done, std::chrono::millise
 }
 
 std::uint32_t BootedVm::start(ExecOutcome& outcome, std::vector<std::string> argv, bool keep_output) {
-  sandbox::ExecRequest request;
+  agent::ExecRequest request;
   request.argv = std::move(argv);
   auto& agent = vm_->agent();
   // The id is only known after start_exec returns; the output handler reads it

@@ -6,7 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
-#include "daemon/sandbox/guest_agent.hpp"
+#include "daemon/agent/guest_agent.hpp"
 #include "protocol/codec.hpp"
 
 using namespace sandboxd;
@@ -18,7 +18,7 @@ namespace {
 struct Harness {
   asio::io_context io;
   int guest_fd = -1;
-  std::shared_ptr<sandbox::GuestAgent> agent;
+  std::shared_ptr<agent::GuestAgent> agent;
   std::vector<std::string> problems;
   std::optional<Hello> hello;
   std::string closed;
@@ -28,9 +28,9 @@ struct Harness {
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
     guest_fd = fds[1];
-    auto channel = std::make_shared<sandbox::AgentChannel>(
-        sandbox::AgentChannel::Socket(io, asio::local::stream_protocol(), fds[0]));
-    agent = std::make_shared<sandbox::GuestAgent>(channel);
+    auto channel = std::make_shared<agent::AgentChannel>(
+        agent::AgentChannel::Socket(io, asio::local::stream_protocol(), fds[0]));
+    agent = std::make_shared<agent::GuestAgent>(channel);
     agent->start({
         .on_hello = [this](const Hello& h) { hello = h; },
         .on_closed = [this](const std::string& why) { closed = why; },

@@ -1,8 +1,8 @@
-#include "daemon/sandbox/guest_agent.hpp"
+#include "daemon/agent/guest_agent.hpp"
 
 #include <algorithm>
 
-namespace sandboxd::sandbox {
+namespace sandboxd::agent {
 using namespace sandboxd::protocol;
 
 GuestAgent::GuestAgent(std::shared_ptr<AgentChannel> channel) : channel_(std::move(channel)) {}
@@ -171,4 +171,4 @@ void GuestAgent::on_closed(const std::string& reason) {
   if (handlers_.on_closed) handlers_.on_closed(reason);
 }
 
-}  // namespace sandboxd::sandbox
+}  // namespace sandboxd::agent

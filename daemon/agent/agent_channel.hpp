@@ -14,7 +14,7 @@
 
 #include "protocol/frame_decoder.hpp"
 
-namespace sandboxd::sandbox {
+namespace sandboxd::agent {
 
 class AgentChannel : public std::enable_shared_from_this<AgentChannel> {
  public:
@@ -56,4 +56,4 @@ class AgentChannel : public std::enable_shared_from_this<AgentChannel> {
   std::uint64_t frame_errors_ = 0;
 };
 
-}  // namespace sandboxd::sandbox
+}  // namespace sandboxd::agent

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon/sandbox/agent_channel.hpp"
+#include "daemon/agent/agent_channel.hpp"
 #include "protocol/messages.hpp"
 
-namespace sandboxd::sandbox {
+namespace sandboxd::agent {
 
 struct ExecRequest {
   std::vector<std::string> argv;
@@ -99,4 +99,4 @@ class GuestAgent : public std::enable_shared_from_this<GuestAgent> {
   bool closed_ = false;
 };
 
-}  // namespace sandboxd::sandbox
+}  // namespace sandboxd::agent

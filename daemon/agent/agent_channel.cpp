@@ -1,10 +1,10 @@
-#include "daemon/sandbox/agent_channel.hpp"
+#include "daemon/agent/agent_channel.hpp"
 
 #include <boost/asio/write.hpp>
 
 #include "protocol/codec.hpp"
 
-namespace sandboxd::sandbox {
+namespace sandboxd::agent {
 namespace asio = boost::asio;
 
 AgentChannel::AgentChannel(Socket socket) : socket_(std::move(socket)) {}
@@ -81,4 +81,4 @@ void AgentChannel::fail(const boost::system::error_code& ec) {
 
 void AgentChannel::close() { fail(asio::error::operation_aborted); }
 
-}  // namespace sandboxd::sandbox
+}  // namespace sandboxd::agent
