@@ -2,42 +2,42 @@
 
 namespace sandboxd::api {
 
-std::string_view to_string(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kBadJson: return "bad_json";
-    case ErrorCode::kBadRequest: return "bad_request";
-    case ErrorCode::kUnknownOp: return "unknown_op";
-    case ErrorCode::kUnsupportedProtocol: return "unsupported_protocol";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kNotReady: return "not_ready";
-    case ErrorCode::kNotRunning: return "not_running";
-    case ErrorCode::kNotATty: return "not_a_tty";
-    case ErrorCode::kReadOnly: return "read_only";
-    case ErrorCode::kStdinClosed: return "stdin_closed";
-    case ErrorCode::kBadFrame: return "bad_frame";
-    case ErrorCode::kUnknownExec: return "unknown_exec";
-    case ErrorCode::kLogTruncated: return "log_truncated";
-    case ErrorCode::kLimitExceeded: return "limit_exceeded";
-    case ErrorCode::kTooManyPending: return "too_many_pending";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kShuttingDown: return "shutting_down";
-    case ErrorCode::kInternal: return "internal";
-  }
-  return "internal";
-}
-
 ApiError ApiError::bad_request(std::string field, std::string message) {
   ApiError e{ErrorCode::kBadRequest, field + ": " + message, {}};
   e.details["field"] = field;
   return e;
 }
 
-ApiError ApiError::limit(std::string limit_name, std::string message) {
-  ApiError e{ErrorCode::kLimitExceeded, std::move(message), {}};
-  e.details["limit"] = limit_name;
+namespace {
+ErrorCode wire_code(session::ErrorCode code) {
+  using D = session::ErrorCode;
+  switch (code) {
+    case D::kBadRequest: return ErrorCode::kBadRequest;
+    case D::kNotFound: return ErrorCode::kNotFound;
+    case D::kNotReady: return ErrorCode::kNotReady;
+    case D::kNotRunning: return ErrorCode::kNotRunning;
+    case D::kNotATty: return ErrorCode::kNotATty;
+    case D::kReadOnly: return ErrorCode::kReadOnly;
+    case D::kStdinClosed: return ErrorCode::kStdinClosed;
+    case D::kNotAttached: return ErrorCode::kUnknownExec;
+    case D::kLogTruncated: return ErrorCode::kLogTruncated;
+    case D::kLimitExceeded: return ErrorCode::kLimitExceeded;
+    case D::kUnavailable: return ErrorCode::kUnavailable;
+    case D::kShuttingDown: return ErrorCode::kShuttingDown;
+    case D::kInternal: return ErrorCode::kInternal;
+  }
+  return ErrorCode::kInternal;
+}
+}  // namespace
+
+ApiError ApiError::from_domain(const session::Error& error) {
+  ApiError e{wire_code(error.code), error.message, {}};
+  if (!error.field.empty()) e.details["field"] = error.field;
+  if (!error.limit.empty()) e.details["limit"] = error.limit;
+  if (!error.state.empty()) e.details["state"] = error.state;
+  if (!error.exec.empty()) e.details["exec"] = error.exec;
+  if (error.first_seq) e.details["first_seq"] = *error.first_seq;
   return e;
 }
-
-ApiError ApiError::not_found(std::string what) { return {ErrorCode::kNotFound, std::move(what) + " not found", {}}; }
 
 }  // namespace sandboxd::api

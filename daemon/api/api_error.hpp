@@ -1,11 +1,18 @@
 // The errors a WebSocket client can get (WS_PROTOCOL.md, "Error codes"):
 // a machine-readable code, a message for people, and for some codes one more
 // member (the field that was wrong, the limit that was hit, ...).
+//
+// The sandbox service's errors (session/error.hpp) become these with
+// from_domain(); the codes only a transport can give (a frame that is not
+// JSON, an unknown operation, a bad binary frame) are made here.
 #pragma once
 
 #include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
+
+#include "daemon/session/error.hpp"
+#include "protocol/enum_names.hpp"
 
 namespace sandboxd::api {
 
@@ -30,7 +37,21 @@ enum class ErrorCode {
   kInternal,
 };
 
-std::string_view to_string(ErrorCode code);
+inline constexpr auto kErrorCodeNames = make_enum_names(
+    EnumName<ErrorCode>{ErrorCode::kBadJson, "bad_json"}, EnumName<ErrorCode>{ErrorCode::kBadRequest, "bad_request"},
+    EnumName<ErrorCode>{ErrorCode::kUnknownOp, "unknown_op"},
+    EnumName<ErrorCode>{ErrorCode::kUnsupportedProtocol, "unsupported_protocol"},
+    EnumName<ErrorCode>{ErrorCode::kNotFound, "not_found"}, EnumName<ErrorCode>{ErrorCode::kNotReady, "not_ready"},
+    EnumName<ErrorCode>{ErrorCode::kNotRunning, "not_running"}, EnumName<ErrorCode>{ErrorCode::kNotATty, "not_a_tty"},
+    EnumName<ErrorCode>{ErrorCode::kReadOnly, "read_only"},
+    EnumName<ErrorCode>{ErrorCode::kStdinClosed, "stdin_closed"}, EnumName<ErrorCode>{ErrorCode::kBadFrame, "bad_frame"},
+    EnumName<ErrorCode>{ErrorCode::kUnknownExec, "unknown_exec"},
+    EnumName<ErrorCode>{ErrorCode::kLogTruncated, "log_truncated"},
+    EnumName<ErrorCode>{ErrorCode::kLimitExceeded, "limit_exceeded"},
+    EnumName<ErrorCode>{ErrorCode::kTooManyPending, "too_many_pending"},
+    EnumName<ErrorCode>{ErrorCode::kUnavailable, "unavailable"},
+    EnumName<ErrorCode>{ErrorCode::kShuttingDown, "shutting_down"}, EnumName<ErrorCode>{ErrorCode::kInternal, "internal"});
+inline std::string_view to_string(ErrorCode code) { return kErrorCodeNames.name(code); }
 
 struct ApiError {
   ErrorCode code = ErrorCode::kInternal;
@@ -39,8 +60,7 @@ struct ApiError {
   boost::json::object details;
 
   static ApiError bad_request(std::string field, std::string message);
-  static ApiError limit(std::string limit_name, std::string message);
-  static ApiError not_found(std::string what);
+  static ApiError from_domain(const session::Error& error);
 };
 
 }  // namespace sandboxd::api

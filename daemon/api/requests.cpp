@@ -105,8 +105,8 @@ Expected<std::vector<std::string>, ApiError> optional_env(const json::object& m,
   return out;
 }
 
-Expected<Labels, ApiError> optional_labels(const json::object& m, std::string_view name) {
-  Labels out;
+Expected<session::Labels, ApiError> optional_labels(const json::object& m, std::string_view name) {
+  session::Labels out;
   const json::value* v = member(m, name);
   if (!v) return out;
   if (!v->is_object()) return bad(name, "expected an object of strings");
@@ -163,8 +163,8 @@ ParsedEnvelope parse_envelope(std::string_view text) {
   return out;
 }
 
-Expected<CreateSandboxParams, ApiError> parse_create_sandbox(const json::object& m) {
-  CreateSandboxParams p;
+Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json::object& m) {
+  session::CreateSandboxParams p;
   auto image = optional_string(m, "image", 64);
   if (!image) return Unexpected{image.error()};
   p.image = *image;
@@ -189,14 +189,20 @@ Expected<CreateSandboxParams, ApiError> parse_create_sandbox(const json::object&
   if (*idle) p.idle_timeout_s = static_cast<std::uint32_t>(**idle);
   auto egress = optional_string(m, "egress", 32);
   if (!egress) return Unexpected{egress.error()};
-  if (*egress && **egress != "deny-all" && **egress != "allow-all")
-    return bad("egress", "expected \"deny-all\" or \"allow-all\"");
-  p.egress = *egress;
+  if (*egress) {
+    auto mode = net::kEgressModeNames.parse(**egress);
+    if (!mode) return bad("egress", "expected \"deny-all\" or \"allow-all\"");
+    p.egress = *mode;
+  }
+  auto key = optional_string(m, "key", kMaxRequestIdLength);
+  if (!key) return Unexpected{key.error()};
+  if (*key && (*key)->empty()) return bad("key", "must not be empty");
+  p.key = *key;
   return p;
 }
 
-Expected<ExecStartParams, ApiError> parse_exec_start(const json::object& m) {
-  ExecStartParams p;
+Expected<session::ExecStartParams, ApiError> parse_exec_start(const json::object& m) {
+  session::ExecStartParams p;
   auto sandbox = parse_sandbox_id(m);
   if (!sandbox) return Unexpected{sandbox.error()};
   p.sandbox = std::move(*sandbox);
@@ -235,7 +241,7 @@ Expected<ExecStartParams, ApiError> parse_exec_start(const json::object& m) {
   p.stdin_open = *stdin_open;
   if (const json::value* pty = member(m, "pty")) {
     if (!pty->is_object()) return bad("pty", "expected an object {cols, rows, term}");
-    TerminalParams t;
+    session::TerminalParams t;
     auto cols = optional_uint(pty->get_object(), "cols", 1, 4096);
     if (!cols) return bad("pty.cols", "expected an integer 1..4096");
     auto rows = optional_uint(pty->get_object(), "rows", 1, 4096);
@@ -303,7 +309,7 @@ Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const j
   return optional_string(m, "sandbox", kMaxIdMember);
 }
 
-Expected<Labels, ApiError> parse_label_filter(const json::object& m) { return optional_labels(m, "labels"); }
+Expected<session::Labels, ApiError> parse_label_filter(const json::object& m) { return optional_labels(m, "labels"); }
 
 Expected<int, ApiError> parse_hello_version(const json::object& m) {
   auto v = optional_uint(m, "protocol", 0, 1u << 30);

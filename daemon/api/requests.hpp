@@ -1,5 +1,6 @@
 // Requests of the WebSocket control plane, parsed and checked: text frame ->
-// envelope (id, op, members) -> the typed parameters of each operation.
+// envelope (id, op, members) -> the typed parameters of each operation (the
+// sandbox service's own, session/requests.hpp, where it has them).
 //
 // Pure functions over the client's bytes: every member is checked for type
 // and range here, with an error naming the member, so the code that acts on
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "daemon/api/api_error.hpp"
+#include "daemon/session/requests.hpp"
 #include "protocol/expected.hpp"
 
 namespace sandboxd::api {
@@ -41,37 +43,8 @@ struct ParsedEnvelope {
 };
 ParsedEnvelope parse_envelope(std::string_view text);
 
-using Labels = std::map<std::string, std::string>;
-
-struct CreateSandboxParams {
-  std::optional<std::string> image;
-  std::optional<unsigned> cpus;
-  std::optional<unsigned> memory_mib;
-  std::vector<std::string> env;  // NAME=value
-  Labels labels;
-  std::optional<std::uint32_t> lifetime_s;
-  std::optional<std::uint32_t> idle_timeout_s;
-  std::optional<std::string> egress;  // "deny-all" | "allow-all"
-};
-Expected<CreateSandboxParams, ApiError> parse_create_sandbox(const boost::json::object& m);
-
-struct TerminalParams {
-  std::uint16_t cols = 80;
-  std::uint16_t rows = 24;
-  std::string term = "xterm-256color";
-};
-
-struct ExecStartParams {
-  std::string sandbox;
-  std::string exec_id;  // empty: the daemon picks one
-  std::vector<std::string> argv;
-  std::vector<std::string> env;  // NAME=value
-  std::string cwd;
-  std::uint64_t timeout_ms = 0;
-  bool stdin_open = false;
-  std::optional<TerminalParams> pty;
-};
-Expected<ExecStartParams, ApiError> parse_exec_start(const boost::json::object& m);
+Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const boost::json::object& m);
+Expected<session::ExecStartParams, ApiError> parse_exec_start(const boost::json::object& m);
 
 struct AttachParams {
   std::string exec_id;
@@ -98,7 +71,7 @@ Expected<std::string, ApiError> parse_sandbox_id(const boost::json::object& m);
 Expected<std::string, ApiError> parse_exec_id(const boost::json::object& m);
 // An optional member: nullopt when absent.
 Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const boost::json::object& m);
-Expected<Labels, ApiError> parse_label_filter(const boost::json::object& m);
+Expected<session::Labels, ApiError> parse_label_filter(const boost::json::object& m);
 Expected<int, ApiError> parse_hello_version(const boost::json::object& m);
 
 // "INT", "SIGINT" or 1..64.

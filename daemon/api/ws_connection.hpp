@@ -1,66 +1,90 @@
-// One client's WebSocket: reads requests and stdin frames, answers them
-// through the sandbox service, and sends exec logs and sandbox events.
+// One client's WebSocket as a transport: reads messages and hands them to
+// the layer above (a ClientSession), queues what that layer sends, paces
+// exec output, and closes — never more than one read and one write in
+// flight (Beast's rule).
 //
-// One read and one write are in flight at most (Beast's rule); everything to
-// send waits in a queue. Exec output is pulled by pace: an exec hands this
-// connection entries only while less than kSendWindow bytes are queued, so a
-// slow client holds its execs' logs (and, once full, the processes) back
-// rather than growing the daemon. Responses and events are always queued; a
-// client that stops reading altogether is closed at kMaxQueued.
+// Bounds, so that no client can grow the daemon:
+//   - exec output is pulled by pace: entries are taken only while less than
+//     kSendWindow bytes are queued (can_send), so a slow client holds its
+//     execs' logs (and, once full, the processes) back;
+//   - responses and events are always queued, but a client that lets more
+//     than kMaxQueuedText bytes of them pile up is not reading: the
+//     connection is closed with 1008;
+//   - a write that has not completed after kWriteDeadline means the same,
+//     as does kIdleTimeout without a byte from the client (Beast pings it
+//     after half of that, and any live client answers).
+//
+// Closing: once a close is decided nothing more is handed up or queued;
+// what the client still sends is read and thrown away (so a client busy
+// writing is not stalled), the message being written finishes, then the
+// close frame goes out, and the socket is drained before it is closed
+// (ws_socket.hpp), so the client hears the close code instead of a reset.
 #pragma once
 
-#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/stream.hpp>
-#include <boost/json/object.hpp>
+#include <chrono>
 #include <deque>
-#include <functional>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "daemon/api/api_error.hpp"
-#include "daemon/api/requests.hpp"
-#include "daemon/session/exec_sink.hpp"
-#include "daemon/session/sandbox_service.hpp"
+#include "daemon/api/ws_socket.hpp"
+#include "daemon/session/exec_log.hpp"
+#include "protocol/bytes.hpp"
 
 namespace sandboxd::api {
 
-struct ConnectionSettings {
-  std::size_t max_frame_bytes = 1u << 20;
-  unsigned max_pending_requests = 64;
-  std::string server_name;
-  boost::json::object limits;  // reported in the hello
-};
-
-class WsConnection : public std::enable_shared_from_this<WsConnection>,
-                     public session::ExecSink,
-                     public session::SandboxSink {
+class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
-  using Socket = boost::asio::generic::stream_protocol::socket;
-  using Stream = boost::beast::websocket::stream<Socket>;
+  using Socket = WsSocket::next_layer_type;
+  using Stream = boost::beast::websocket::stream<WsSocket>;
   using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;
+  using CloseCode = boost::beast::websocket::close_code;
+
   static constexpr std::size_t kSendWindow = 1u << 20;
-  static constexpr std::size_t kMaxQueued = 64u << 20;
+  static constexpr std::size_t kMaxQueuedText = 1u << 20;
+  static constexpr std::chrono::seconds kWriteDeadline{60};
+  static constexpr std::chrono::seconds kIdleTimeout{300};
+  static constexpr std::chrono::seconds kHandshakeTimeout{30};
 
-  WsConnection(Socket socket, std::string owner, std::string id, session::SandboxService& service,
-               const ConnectionSettings& settings);
-  ~WsConnection() override;
+  // The layer above. Its calls come from the connection's handlers; it may
+  // send and close from inside them.
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual void on_open() = 0;
+    virtual void on_text(std::string_view text) = 0;
+    virtual void on_binary(ByteSpan data) = 0;
+    // The send window has room again.
+    virtual void on_room() = 0;
+    // Once, when the connection is over (also after a failed handshake).
+    virtual void on_closed() = 0;
+  };
 
-  // `on_closed` runs once the connection is over; the server keeps the
-  // connection alive until then (a connection paused on stdin has no
-  // operation in flight that would hold it).
-  void start(UpgradeRequest request, std::function<void(WsConnection*)> on_closed);
-  // The daemon is stopping: close with 1001 once what is queued is sent.
-  void close_for_shutdown();
-  bool closed() const { return closed_; }
+  WsConnection(Socket socket, std::string id, std::size_t max_message_bytes, std::string server_name);
+  ~WsConnection();
 
-  bool can_send() const override { return !closed_ && queued_bytes_ < kSendWindow; }
-  void send_entry(session::SharedEntry entry) override;
-  void stdin_room() override;
-  void send_sandbox_event(std::shared_ptr<const std::string> event) override;
+  void start(UpgradeRequest request, std::weak_ptr<Handler> handler);
+
+  void send_text(std::shared_ptr<const std::string> text);
+  void send_entry(session::SharedEntry entry);
+  bool can_send() const { return !closing_ && queued_bytes_ < kSendWindow; }
+
+  // While paused no message is read (the client's own writes then wait in
+  // TCP); a decided close reads on regardless, to drain.
+  void pause_reading() { read_paused_ = true; }
+  void resume_reading();
+  bool reading_paused() const { return read_paused_; }
+
+  void close(CloseCode code, std::string reason);
+  bool closing() const { return closing_; }
+  const std::string& id() const { return id_; }
+  std::size_t queued_bytes() const { return queued_bytes_; }
 
  private:
   struct Outgoing {
@@ -71,52 +95,33 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   };
 
   void read_next();
-  void on_read(const boost::system::error_code& ec, std::size_t n);
-  void handle_text(std::string_view text);
-  void handle_binary(ByteSpan data);
-  void dispatch(Envelope& request);
-  bool stdin_blocked() const;
-
-  void respond(const boost::json::value& id, boost::json::object result);
-  void fail(const boost::json::value& id, const ApiError& error);
-  void send_text(std::shared_ptr<const std::string> text);
+  void on_read(const boost::system::error_code& ec);
   void enqueue(Outgoing out);
   void write_next();
-  void shut(boost::beast::websocket::close_code code, std::string reason);
-  void cleanup();
-
-  // Operations.
-  void op_hello(const boost::json::value& id, const boost::json::object& m);
-  void op_sandbox_create(const boost::json::value& id, const boost::json::object& m);
-  void op_sandbox_list(const boost::json::value& id, const boost::json::object& m);
-  void op_sandbox_get(const boost::json::value& id, const boost::json::object& m);
-  void op_sandbox_destroy(const boost::json::value& id, const boost::json::object& m);
-  void op_sandbox_subscribe(const boost::json::value& id, const boost::json::object& m, bool subscribe);
-  void op_exec_start(const boost::json::value& id, const boost::json::object& m);
-  void op_exec_attach(const boost::json::value& id, const boost::json::object& m);
-  void op_exec_detach(const boost::json::value& id, const boost::json::object& m);
-  void op_exec_get(const boost::json::value& id, const boost::json::object& m);
-  void op_exec_list(const boost::json::value& id, const boost::json::object& m);
-  void op_exec_control(const boost::json::value& id, const boost::json::object& m, const std::string& op);
+  void on_written(const boost::system::error_code& ec);
+  void drop_unsent();
+  void arm_write_deadline();
+  void finish();
+  std::shared_ptr<Handler> handler() const { return handler_.lock(); }
 
   Stream ws_;
-  std::string owner_;
   std::string id_;
-  session::SandboxService& service_;
-  ConnectionSettings settings_;
+  std::size_t max_message_bytes_;
+  std::string server_name_;
+  std::weak_ptr<Handler> handler_;
   boost::beast::flat_buffer read_buffer_;
-  std::deque<Outgoing> queue_;
+  std::deque<Outgoing> queue_;  // the front is being written while writing_
   std::size_t queued_bytes_ = 0;
-  bool writing_ = false;
+  std::size_t queued_text_bytes_ = 0;
+  boost::asio::steady_timer write_deadline_;
+  bool open_ = false;
   bool reading_ = false;
   bool read_paused_ = false;
-  bool closed_ = false;
+  bool writing_ = false;
   bool closing_ = false;
-  std::optional<boost::beast::websocket::close_reason> close_after_writes_;
-  unsigned pending_ = 0;
-  std::map<std::string, std::weak_ptr<session::Exec>> attached_;
-  std::map<std::string, std::weak_ptr<session::Sandbox>> subscribed_;
-  std::function<void(WsConnection*)> on_closed_;
+  bool close_sent_ = false;
+  bool finished_ = false;
+  std::optional<boost::beast::websocket::close_reason> close_reason_;
 };
 
 }  // namespace sandboxd::api

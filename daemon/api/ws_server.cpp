@@ -155,17 +155,19 @@ void WsServer::serve(WsConnection::Socket socket) {
     auto decision = decide_upgrade(check, settings_.tokens, settings_.allowed_origins);
     if (decision.action == UpgradeDecision::Action::kUpgrade) {
       std::string id = "c-" + std::to_string(next_connection_++);
-      auto connection = std::make_shared<WsConnection>(std::move(gate->socket), decision.owner, id, service_,
-                                                       settings_.connection);
-      connections_[connection.get()] = connection;
-      connection->start(gate->parser.release(), [this, alive = alive_](WsConnection* closed) {
-        if (*alive) connections_.erase(closed);
+      auto connection = std::make_shared<WsConnection>(std::move(gate->socket), id, settings_.connection.max_frame_bytes,
+                                                       settings_.hello.server_name);
+      auto client = std::make_shared<ClientSession>(std::move(connection), decision.owner, service_,
+                                                    settings_.connection, settings_.hello);
+      clients_[client.get()] = client;
+      client->start(gate->parser.release(), [this, alive = alive_](ClientSession* closed) {
+        if (*alive) clients_.erase(closed);
       });
       return;
     }
     auto& res = gate->response;
     res.version(req.version());
-    res.set(http::field::server, settings_.connection.server_name);
+    res.set(http::field::server, settings_.hello.server_name);
     res.set(http::field::content_type, "application/json");
     res.keep_alive(false);
     if (decision.action == UpgradeDecision::Action::kHealth) {
@@ -201,8 +203,8 @@ void WsServer::stop_accepting() {
 }
 
 void WsServer::close_all() {
-  auto connections = connections_;
-  for (auto& [key, c] : connections) c->close_for_shutdown();
+  auto clients = clients_;
+  for (auto& [key, c] : clients) c->close_for_shutdown();
 }
 
 }  // namespace sandboxd::api

@@ -1,6 +1,7 @@
 // The control plane's listeners: TCP and a unix socket, each connection
 // first an HTTP request that must pass the upgrade checks (upgrade_check.hpp)
-// within a deadline, then a WsConnection.
+// within a deadline, then a WebSocket (ws_connection.hpp) serving a
+// ClientSession (client_session.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/api/ws_connection.hpp"
+#include "daemon/api/client_session.hpp"
+#include "daemon/api/connection_config.hpp"
 #include "protocol/expected.hpp"
 
 namespace sandboxd::api {
@@ -21,7 +23,8 @@ namespace sandboxd::api {
 struct ServerSettings {
   std::vector<std::string> tokens;
   std::vector<std::string> allowed_origins;
-  ConnectionSettings connection;
+  ConnectionConfig connection;
+  ClientSession::Hello hello;
 };
 
 class WsServer {
@@ -50,7 +53,7 @@ class WsServer {
   std::optional<boost::asio::ip::tcp::acceptor> tcp_;
   std::optional<boost::asio::local::stream_protocol::acceptor> unix_;
   std::filesystem::path unix_path_;
-  std::map<WsConnection*, std::shared_ptr<WsConnection>> connections_;
+  std::map<ClientSession*, std::shared_ptr<ClientSession>> clients_;
   std::uint64_t next_connection_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -17,11 +17,12 @@
 #include <sys/resource.h>
 
 #include "daemon/cli/stdin_pump.hpp"
-#include "daemon/net/sandbox_network.hpp"
+#include "daemon/service/blocking_work.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
 #include "daemon/vm/launcher.hpp"
 #include "daemon/vm/network_mode.hpp"
+#include "daemon/vm/qemu_machine_factory.hpp"
 #include "protocol/write_fully.hpp"
 
 namespace sandboxd::cli {
@@ -49,8 +50,7 @@ std::vector<std::string> default_env() {
 
 int run_command(const RunOptions& options) {
   auto started = std::chrono::steady_clock::now();
-  auto image = vm::find_guest_image(options.image, vm::default_image_roots());
-  if (!image) {
+  if (auto image = vm::find_guest_image(options.image, vm::default_image_roots()); !image) {
     std::cerr << "sandboxd-host: " << image.error() << "\n";
     return kSandboxFailure;
   }
@@ -59,9 +59,10 @@ int run_command(const RunOptions& options) {
     std::cerr << "sandboxd-host: unknown accelerator '" << options.accelerator << "' (auto, kvm, tcg)\n";
     return kSandboxFailure;
   }
-  auto network = vm::network_mode_from_string(options.network);
+  auto network = vm::kNetworkModeNames.parse(options.network);
   if (!network) {
-    std::cerr << "sandboxd-host: unknown network mode '" << options.network << "' (stack, slirp, none)\n";
+    std::cerr << "sandboxd-host: unknown network mode '" << options.network << "' ("
+              << vm::kNetworkModeNames.choices() << ")\n";
     return kSandboxFailure;
   }
   if (options.net.mtu < vm::kMinMtu || options.net.mtu > vm::kMaxMtu) {
@@ -84,26 +85,23 @@ int run_command(const RunOptions& options) {
   ::signal(SIGPIPE, SIG_IGN);
 
   asio::io_context io;
-  vm::VmLauncher launcher(io, {*accel, vm::default_cache_dir()});
-  vm::VmSpec spec;
-  spec.image = *image;
-  spec.qemu_binary = qemu;
-  spec.cpus = options.cpus;
-  spec.memory_mib = options.memory_mib;
-  spec.tsc_khz = vm::host_tsc_khz();
-  spec.network = *network;
-  spec.mtu = options.net.mtu;
-  // The guest asks DHCP before it says hello, so the stack is attached as
-  // soon as QEMU runs: once per boot attempt, each with a fresh link.
-  std::shared_ptr<net::SandboxNetwork> guest_network;
-  spec.on_spawned = [&](vm::Vm& vm) {
-    if (vm.spec().network != vm::NetworkMode::kStack) return;
-    if (guest_network) guest_network->stop();
-    guest_network = net::SandboxNetwork::start(std::move(vm.network_link()), net_setup->stack, net_setup->policy);
-  };
+  service::BlockingWork blocking(io.get_executor());
+  vm::VmLauncher launcher(io, {*accel, vm::default_cache_dir()}, blocking);
+  // One machine, made as the daemon makes them, with the run's own policy
+  // from the start and no runtime record (a foreground process whose QEMU
+  // dies with it).
+  vm::QemuMachineSettings machine_settings;
+  machine_settings.qemu_binary = qemu;
+  machine_settings.image_roots = vm::default_image_roots();
+  machine_settings.tsc_khz = vm::host_tsc_khz();
+  machine_settings.network = *network;
+  machine_settings.stack = net_setup->stack;
+  machine_settings.waiting_policy = net_setup->policy;
+  vm::QemuMachineFactory factory(io, launcher, machine_settings, nullptr);
 
   int result = kSandboxFailure;
-  std::shared_ptr<vm::Vm> machine;
+  vm::MachinePtr machine;
+  std::shared_ptr<agent::GuestAgent> guest;
   std::unique_ptr<StdinPump> stdin_pump;
   std::uint32_t exec_id = 0;
   bool stdout_gone = false;
@@ -114,34 +112,34 @@ int run_command(const RunOptions& options) {
     result = code;
     if (stdin_pump) stdin_pump->stop();
     signals.cancel();
-    if (machine) machine->kill();  // nothing in the guest outlives the command
     io.stop();
   };
 
   std::function<void()> forward_signals = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
       if (ec) return;
-      if (machine && exec_id != 0) machine->agent().signal(exec_id, signo);
+      if (guest && exec_id != 0) guest->signal(exec_id, signo);
       else finish(128 + signo);
       forward_signals();
     });
   };
   forward_signals();
 
-  launcher.launch(spec, [&](Expected<std::shared_ptr<vm::Vm>, vm::BootError> booted) {
+  factory.create({options.image, options.cpus, options.memory_mib}, [&](Expected<vm::MachinePtr, std::string> booted) {
     if (!booted) {
-      std::cerr << "sandboxd-host: the sandbox did not start: " << booted.error().message << "\n";
+      std::cerr << "sandboxd-host: the sandbox did not start: " << booted.error() << "\n";
       finish(kSandboxFailure);
       return;
     }
-    machine = *booted;
+    machine = std::move(*booted);
+    guest = machine->agent();
     if (options.print_timing) {
-      std::cerr << "sandboxd-host: accelerator " << vm::to_string(machine->spec().accelerator) << ", network "
-                << vm::to_string(machine->spec().network) << ", agent ready after "
+      std::cerr << "sandboxd-host: accelerator " << vm::to_string(launcher.accelerator().value_or(vm::Accelerator::kTcg))
+                << ", network " << vm::to_string(*network) << ", agent ready after "
                 << machine->boot_time().count() / 1000 << " ms\n";
     }
-    machine->on_exit([&](const std::string& why) {
-      std::cerr << "sandboxd-host: the VM stopped unexpectedly: " << why << "\n";
+    machine->on_exit([&](const vm::MachineExit& exit) {
+      std::cerr << "sandboxd-host: the VM stopped unexpectedly: " << exit.report << "\n";
       finish(kSandboxFailure);
     });
 
@@ -152,8 +150,7 @@ int run_command(const RunOptions& options) {
     request.cwd = options.cwd;
     request.stdin_open = true;
 
-    auto& agent = machine->agent();
-    exec_id = agent.start_exec(
+    exec_id = guest->start_exec(
         request,
         {
             .on_started = [](std::uint32_t) {},
@@ -164,9 +161,9 @@ int run_command(const RunOptions& options) {
                     // The reader of our stdout went away: the command gets the
                     // SIGPIPE it would get writing to that pipe itself.
                     stdout_gone = true;
-                    machine->agent().signal(exec_id, SIGPIPE);
+                    guest->signal(exec_id, SIGPIPE);
                   }
-                  machine->agent().ack_output(exec_id, static_cast<std::uint32_t>(data.size()));
+                  guest->ack_output(exec_id, static_cast<std::uint32_t>(data.size()));
                 },
             .on_stdin_credit = [&] { if (stdin_pump) stdin_pump->resume(); },
             .on_exit =
@@ -185,23 +182,22 @@ int run_command(const RunOptions& options) {
                 },
         });
     stdin_pump = std::make_unique<StdinPump>(
-        io, 0, [&] { return machine->agent().stdin_credit(exec_id); },
-        [&](ByteSpan data, bool eof) { return machine->agent().write_stdin(exec_id, data, eof); });
+        io, 0, [&] { return guest->stdin_credit(exec_id); },
+        [&](ByteSpan data, bool eof) { return guest->write_stdin(exec_id, data, eof); });
   });
 
   io.run();
   stdin_pump.reset();
-  if (machine) machine->kill();
-  if (guest_network) {
-    if (options.net.print_stats) {
-      rusage self{};
-      ::getrusage(RUSAGE_SELF, &self);
-      double cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-                   static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-      std::cerr << "--- network counters\n" << guest_network->stats_text() << "daemon cpu seconds: " << cpu << "\n";
-    }
-    guest_network->stop();
+  if (machine && options.net.print_stats) {
+    rusage self{};
+    ::getrusage(RUSAGE_SELF, &self);
+    double cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                 static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+    std::cerr << "--- network counters\n" << machine->network_stats() << "daemon cpu seconds: " << cpu << "\n";
   }
+  // Nothing in the guest outlives the command: the machine's destructor
+  // kills QEMU and closes the network.
+  machine.reset();
   return result;
 }
 

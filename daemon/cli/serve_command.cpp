@@ -13,17 +13,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/api/wire_format.hpp"
 #include "daemon/api/ws_server.hpp"
 #include "daemon/cli/network_options.hpp"
 #include "daemon/cli/run_command.hpp"
 #include "daemon/service/auth_token.hpp"
 #include "daemon/service/daemon_config.hpp"
+#include "daemon/service/blocking_work.hpp"
 #include "daemon/service/runtime_dir.hpp"
+#include "daemon/service/runtime_records.hpp"
 #include "daemon/session/sandbox_service.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
 #include "daemon/vm/launcher.hpp"
 #include "daemon/vm/network_mode.hpp"
+#include "daemon/vm/qemu_machine_factory.hpp"
 #include "daemon/vm/vm_pool.hpp"
 
 namespace sandboxd::cli {
@@ -129,7 +133,7 @@ int serve_command(const ServeOptions& options) {
   std::cerr << "sandboxd-host: reconciled " << (*runtime)->root().string() << ": " << report.summary() << "\n";
 
   auto accel = vm::parse_accelerator_request(config.accelerator);
-  auto network = vm::network_mode_from_string(config.network);
+  auto network = vm::kNetworkModeNames.parse(config.network);
   std::string qemu = vm::find_program("qemu-system-x86_64");
   if (!accel || !network) {
     std::cerr << "sandboxd-host: bad accelerator or network setting\n";
@@ -153,49 +157,55 @@ int serve_command(const ServeOptions& options) {
   ::signal(SIGPIPE, SIG_IGN);
 
   asio::io_context io;
-  vm::VmLauncher launcher(io, {*accel, vm::default_cache_dir()});
-  auto make_policy = [](const std::string& mode) -> Expected<net::EgressPolicy, std::string> {
-    auto parsed = net::parse_egress_mode(mode);
-    if (!parsed) return Unexpected{parsed.error()};
-    return net::EgressPolicy::make(*parsed, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, net::host_interface_addresses());
+  service::BlockingWork blocking(io.get_executor());
+  auto records = std::make_shared<service::RuntimeRecords>(**runtime, blocking);
+  vm::VmLauncher launcher(io, {*accel, vm::default_cache_dir()}, blocking);
+  auto make_policy = [](net::EgressMode mode) -> Expected<net::EgressPolicy, std::string> {
+    return net::EgressPolicy::make(mode, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, net::host_interface_addresses());
   };
-  vm::PoolSettings pool_settings;
-  pool_settings.warm_per_shape = config.pool_size;
-  pool_settings.qemu_binary = qemu;
-  pool_settings.image_roots = vm::default_image_roots();
-  pool_settings.network = *network;
-  pool_settings.tsc_khz = vm::host_tsc_khz();
-  pool_settings.stack = net_setup->stack;
-  pool_settings.waiting_policy = [make_policy] { return *make_policy("deny-all"); };
-  vm::VmPool pool(io, launcher, runtime->get(), pool_settings);
+  auto waiting_policy = make_policy(net::EgressMode::kDenyAll);
+  if (!waiting_policy) {
+    std::cerr << "sandboxd-host: egress policy: " << waiting_policy.error() << "\n";
+    return kSandboxFailure;
+  }
+  vm::QemuMachineSettings machine_settings;
+  machine_settings.qemu_binary = qemu;
+  machine_settings.image_roots = vm::default_image_roots();
+  machine_settings.tsc_khz = vm::host_tsc_khz();
+  machine_settings.network = *network;
+  machine_settings.stack = net_setup->stack;
+  // Pooled machines deny all egress until a sandbox gives them its policy.
+  machine_settings.waiting_policy = std::move(*waiting_policy);
+  vm::QemuMachineFactory factory(io, launcher, machine_settings, records);
+  vm::VmPool pool(io, factory, {config.pool_size, 2});
 
-  session::ServiceSettings service_settings;
-  service_settings.default_image = config.image;
-  service_settings.default_cpus = config.default_cpus;
-  service_settings.default_memory_mib = config.default_memory_mib;
-  service_settings.max_cpus = config.max_cpus;
-  service_settings.max_memory_mib = config.max_memory_mib;
-  service_settings.max_sandboxes_per_token = config.max_sandboxes_per_token;
-  service_settings.default_lifetime_s = config.default_lifetime_s;
-  service_settings.default_idle_timeout_s = config.default_idle_timeout_s;
-  service_settings.default_egress = config.egress;
-  service_settings.exec_log_bytes = config.exec_log_bytes;
-  service_settings.exec_retention_s = config.exec_retention_s;
-  service_settings.max_retained_execs = config.max_retained_execs;
-  service_settings.make_policy = make_policy;
-  session::SandboxService service(io, pool, service_settings);
+  session::ServiceConfig service_config;
+  service_config.default_image = config.image;
+  service_config.default_cpus = config.default_cpus;
+  service_config.default_memory_mib = config.default_memory_mib;
+  service_config.max_cpus = config.max_cpus;
+  service_config.max_memory_mib = config.max_memory_mib;
+  service_config.max_sandboxes_per_token = config.max_sandboxes_per_token;
+  service_config.default_lifetime_s = config.default_lifetime_s;
+  service_config.default_idle_timeout_s = config.default_idle_timeout_s;
+  service_config.default_egress = *net::kEgressModeNames.parse(config.egress);
+  service_config.exec_log_bytes = config.exec_log_bytes;
+  service_config.exec_retention_s = config.exec_retention_s;
+  service_config.max_retained_execs = config.max_retained_execs;
+  api::WsLogFormat log_format;
+  session::SandboxService service(io, pool, service_config, log_format, make_policy);
 
   api::ServerSettings server_settings;
   server_settings.tokens = tokens;
   server_settings.allowed_origins = config.allowed_origins;
   server_settings.connection.max_frame_bytes = config.max_frame_bytes;
   server_settings.connection.max_pending_requests = config.max_pending_requests;
-  server_settings.connection.server_name = std::string("sandboxd-host ") + SANDBOXD_VERSION;
-  server_settings.connection.limits = {{"max_frame_bytes", config.max_frame_bytes},
-                                       {"max_pending_requests", config.max_pending_requests},
-                                       {"max_sandboxes", config.max_sandboxes_per_token},
-                                       {"max_cpus", config.max_cpus},
-                                       {"max_memory_mib", config.max_memory_mib}};
+  server_settings.hello.server_name = std::string("sandboxd-host ") + SANDBOXD_VERSION;
+  server_settings.hello.limits = {{"max_frame_bytes", config.max_frame_bytes},
+                                  {"max_pending_requests", config.max_pending_requests},
+                                  {"max_sandboxes", config.max_sandboxes_per_token},
+                                  {"max_cpus", config.max_cpus},
+                                  {"max_memory_mib", config.max_memory_mib}};
   api::WsServer server(io, service, server_settings);
   // Where clients reach the daemon, as the documented lines on stderr and in
   // <runtime_dir>/endpoints.json (README, "Where the daemon listens").

@@ -3,31 +3,23 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <boost/json/serialize.hpp>
-
-#include "daemon/session/unix_time.hpp"
 
 namespace sandboxd::session {
-namespace json = boost::json;
-using api::ApiError;
-using api::ErrorCode;
 
-const char* to_string(Exec::State state) {
-  switch (state) {
-    case Exec::State::kStarting: return "starting";
-    case Exec::State::kRunning: return "running";
-    case Exec::State::kExited: return "exited";
-  }
-  return "exited";
-}
+namespace {
+Unexpected<Error> ended(const std::string& id) { return {Error{ErrorCode::kNotRunning, "exec " + id + " has ended"}}; }
+}  // namespace
 
 Exec::Exec(boost::asio::io_context& io, ExecSpec spec)
-    : spec_(std::move(spec)), log_(spec_.id, spec_.log_capacity), timer_(io), start_timer_(io) {}
+    : spec_(std::move(spec)),
+      log_({spec_.id, spec_.sandbox_id}, spec_.log_capacity, *spec_.log_format),
+      timer_(io),
+      start_timer_(io) {}
 
 Exec::~Exec() = default;
 
 void Exec::start(std::weak_ptr<agent::GuestAgent> agent, agent::ExecRequest request,
-                 std::function<void(std::shared_ptr<const std::string>)> on_event, std::function<void()> on_finished) {
+                 std::function<void(SharedEntry)> on_event, std::function<void()> on_finished) {
   agent_ = std::move(agent);
   on_event_ = std::move(on_event);
   on_finished_ = std::move(on_finished);
@@ -70,9 +62,7 @@ void Exec::arm_timeout() {
     auto e = self.lock();
     if (ec || !e || e->state_ == State::kExited) return;
     e->cause_ = EndCause::kTimeout;
-    e->log_event({{"type", "event"}, {"event", "exec.timed_out"}, {"exec", e->spec_.id},
-                  {"sandbox", e->spec_.sandbox_id}, {"timeout_ms", e->spec_.timeout_ms}},
-                 false);
+    e->log_event({.kind = ExecEvent::Kind::kTimedOut, .timeout_ms = e->spec_.timeout_ms});
     if (auto guest = e->agent()) guest->signal(e->agent_id_, SIGKILL);
     // A guest that does not confirm the kill must not leave the exec hanging.
     e->timer_.expires_after(kKillGrace);
@@ -94,16 +84,13 @@ void Exec::on_started(std::uint32_t pid) {
   state_ = State::kRunning;
   start_timer_.cancel();
   pid_ = pid;
-  log_event({{"type", "event"}, {"event", "exec.started"}, {"exec", spec_.id}, {"sandbox", spec_.sandbox_id},
-             {"pid", pid}},
-            true);
+  log_event({.kind = ExecEvent::Kind::kStarted, .pid = pid});
   flush_stdin();
 }
 
 void Exec::on_output(protocol::Stream stream, Bytes&& data) {
   if (state_ == State::kExited) return;
-  auto kind = stream == protocol::Stream::kStderr ? protocol::ws::BinaryKind::kStderr : protocol::ws::BinaryKind::kStdout;
-  log_.append_output(kind, data);
+  log_.append_output(stream, data);
   output_unacked_ += static_cast<std::uint32_t>(data.size());
   release_output_credit();
   pump();
@@ -128,10 +115,10 @@ void Exec::on_failed(const std::string& reason) {
   finish(exit_without_guest(cause, reason, elapsed_ms()));
 }
 
-void Exec::end(EndCause cause, const std::string& message) {
+void Exec::end(EndCause cause, const std::string& message, const std::string& sandbox_reason) {
   if (state_ == State::kExited) return;
   cause_ = cause;
-  finish(exit_without_guest(cause, message, elapsed_ms()));
+  finish(exit_without_guest(cause, message, elapsed_ms(), sandbox_reason));
 }
 
 void Exec::finish(const ExitInfo& info) {
@@ -143,9 +130,7 @@ void Exec::finish(const ExitInfo& info) {
   stdin_closed_ = true;
   stdin_backlog_.clear();
   stdin_offset_ = 0;
-  json::object event{{"type", "event"}, {"event", "exec.exit"}, {"exec", spec_.id}, {"sandbox", spec_.sandbox_id}};
-  info.add_to(event);
-  log_event(std::move(event), true);
+  log_event({.kind = ExecEvent::Kind::kExit, .exit = info});
   // Sinks held back by this exec's stdin must not wait for it any more.
   for (auto& s : subscriptions_) {
     if (auto sink = s.sink.lock()) sink->stdin_room();
@@ -154,16 +139,17 @@ void Exec::finish(const ExitInfo& info) {
   on_event_ = nullptr;
 }
 
-void Exec::log_event(json::object event, bool tell_sandbox) {
-  log_.append_event(std::move(event));
-  if (tell_sandbox && on_event_) on_event_(std::make_shared<const std::string>(log_.find(log_.last_seq())->message));
+void Exec::log_event(const ExecEvent& event) {
+  log_.append_event(event);
+  // Sandbox subscribers hear of starts and exits, not of timeouts.
+  if (event.kind != ExecEvent::Kind::kTimedOut && on_event_) on_event_(log_.find(log_.last_seq()));
   pump();
 }
 
-Expected<void, ApiError> Exec::write_stdin(ByteSpan data, bool eof) {
-  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+Expected<void, Error> Exec::write_stdin(ByteSpan data, bool eof) {
+  if (state_ == State::kExited) return ended(spec_.id);
   if (stdin_closed_ || stdin_eof_requested_)
-    return Unexpected{ApiError{ErrorCode::kStdinClosed, "exec " + spec_.id + " has no open stdin", {}}};
+    return Unexpected{Error{ErrorCode::kStdinClosed, "exec " + spec_.id + " has no open stdin"}};
   stdin_backlog_.insert(stdin_backlog_.end(), data.begin(), data.end());
   if (eof) stdin_eof_requested_ = true;
   flush_stdin();
@@ -197,31 +183,30 @@ void Exec::flush_stdin() {
   }
 }
 
-Expected<void, ApiError> Exec::resize(std::uint16_t cols, std::uint16_t rows) {
-  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
-  if (!spec_.pty) return Unexpected{ApiError{ErrorCode::kNotATty, "exec " + spec_.id + " has no terminal", {}}};
+Expected<void, Error> Exec::resize(std::uint16_t cols, std::uint16_t rows) {
+  if (state_ == State::kExited) return ended(spec_.id);
+  if (!spec_.pty) return Unexpected{Error{ErrorCode::kNotATty, "exec " + spec_.id + " has no terminal"}};
   if (auto guest = agent()) guest->resize(agent_id_, cols, rows);
   return {};
 }
 
-Expected<void, ApiError> Exec::signal(int signo) {
-  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+Expected<void, Error> Exec::signal(int signo) {
+  if (state_ == State::kExited) return ended(spec_.id);
   if (auto guest = agent()) guest->signal(agent_id_, signo);
   return {};
 }
 
-Expected<void, ApiError> Exec::kill() {
-  if (state_ == State::kExited) return Unexpected{ApiError{ErrorCode::kNotRunning, "exec " + spec_.id + " has ended", {}}};
+Expected<void, Error> Exec::kill() {
+  if (state_ == State::kExited) return ended(spec_.id);
   if (cause_ == EndCause::kNone) cause_ = EndCause::kKilled;
   if (auto guest = agent()) guest->signal(agent_id_, SIGKILL);
   return {};
 }
 
-Expected<void, ApiError> Exec::attach(const std::shared_ptr<ExecSink>& sink, std::uint64_t after_seq, bool read_only) {
+Expected<void, Error> Exec::attach(const std::shared_ptr<ExecSink>& sink, std::uint64_t after_seq, bool read_only) {
   if (after_seq + 1 < log_.first_seq()) {
-    ApiError e{ErrorCode::kLogTruncated,
-               "the log of exec " + spec_.id + " starts at seq " + std::to_string(log_.first_seq()), {}};
-    e.details["first_seq"] = log_.first_seq();
+    Error e{ErrorCode::kLogTruncated, "the log of exec " + spec_.id + " starts at seq " + std::to_string(log_.first_seq())};
+    e.first_seq = log_.first_seq();
     return Unexpected{std::move(e)};
   }
   detach(sink.get());
@@ -239,14 +224,14 @@ bool Exec::is_attached(const ExecSink* sink) const {
   return std::any_of(subscriptions_.begin(), subscriptions_.end(), [&](const Subscription& s) { return s.key == sink; });
 }
 
-Expected<void, ApiError> Exec::check_control(const ExecSink* sink) const {
+Expected<void, Error> Exec::check_control(const ExecSink* sink) const {
   for (const auto& s : subscriptions_) {
     if (s.key != sink) continue;
-    if (s.read_only) return Unexpected{ApiError{ErrorCode::kReadOnly, "attached to " + spec_.id + " read-only", {}}};
+    if (s.read_only) return Unexpected{Error{ErrorCode::kReadOnly, "attached to " + spec_.id + " read-only"}};
     return {};
   }
-  ApiError e{ErrorCode::kUnknownExec, "this connection is not attached to exec " + spec_.id, {}};
-  e.details["exec"] = spec_.id;
+  Error e{ErrorCode::kNotAttached, "this connection is not attached to exec " + spec_.id};
+  e.exec = spec_.id;
   return Unexpected{std::move(e)};
 }
 
@@ -269,23 +254,20 @@ void Exec::pump() {
   if (log_.trim(std::min(slowest, delivered_below_))) release_output_credit();
 }
 
-json::object Exec::info() const {
-  json::object o{{"id", spec_.id}, {"sandbox", spec_.sandbox_id}, {"pty", spec_.pty}, {"stdin", spec_.stdin_open},
-                 {"state", to_string(state_)}, {"started_at", unix_ms(started_wall_)},
-                 {"first_seq", log_.first_seq()}, {"last_seq", log_.last_seq()}};
-  json::array argv;
-  for (const auto& a : spec_.argv) argv.emplace_back(a);
-  o["argv"] = std::move(argv);
-  if (pid_) o["pid"] = pid_;
-  else o["pid"] = nullptr;
-  if (exit_) {
-    json::object x;
-    exit_->add_to(x);
-    o["exit"] = std::move(x);
-  } else {
-    o["exit"] = nullptr;
-  }
-  return o;
+ExecInfo Exec::info() const {
+  ExecInfo info;
+  info.id = spec_.id;
+  info.sandbox = spec_.sandbox_id;
+  info.argv = spec_.argv;
+  info.pty = spec_.pty;
+  info.stdin_open = spec_.stdin_open;
+  info.state = state_;
+  info.pid = pid_;
+  info.started_at = started_wall_;
+  info.first_seq = log_.first_seq();
+  info.last_seq = log_.last_seq();
+  info.exit = exit_;
+  return info;
 }
 
 }  // namespace sandboxd::session

@@ -3,6 +3,12 @@
 // with an exec.exit — whatever happens to the process, the guest or the
 // sandbox — and then kept readable until its retention runs out.
 //
+// States (views.hpp, ExecState):
+//   starting --ExecStarted--> running --Exit / end()--> exited
+//   starting --refused, start deadline, end()--> exited (no exec.started)
+// Log: exec.started (when it started), output, exec.timed_out (when its
+// timeout ran out), and always exec.exit last.
+//
 // Pacing: output goes into the log as the guest sends it; the guest is told
 // it may send more (OutputAck) only while the log is not full, and the log
 // drops only entries every attached connection has been sent. Stdin from
@@ -11,7 +17,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,11 +25,12 @@
 #include <string>
 #include <vector>
 
-#include "daemon/api/api_error.hpp"
 #include "daemon/agent/guest_agent.hpp"
+#include "daemon/session/error.hpp"
 #include "daemon/session/exec_log.hpp"
 #include "daemon/session/exec_sink.hpp"
 #include "daemon/session/exit_info.hpp"
+#include "daemon/session/views.hpp"
 #include "protocol/expected.hpp"
 
 namespace sandboxd::session {
@@ -38,11 +44,12 @@ struct ExecSpec {
   bool stdin_open = false;
   std::uint64_t timeout_ms = 0;
   std::size_t log_capacity = 16u << 20;
+  const LogFormat* log_format = nullptr;  // required
 };
 
 class Exec : public std::enable_shared_from_this<Exec> {
  public:
-  enum class State { kStarting, kRunning, kExited };
+  using State = ExecState;
   // Stdin the daemon holds for one exec beyond what the guest accepted.
   static constexpr std::size_t kStdinBacklogLimit = 1u << 20;
   // How long the guest gets to confirm a kill before the exec is ended anyway.
@@ -53,24 +60,28 @@ class Exec : public std::enable_shared_from_this<Exec> {
   Exec(boost::asio::io_context& io, ExecSpec spec);
   ~Exec();
 
-  // Sends the ExecStart. `on_event` receives exec.started and exec.exit (for
-  // sandbox subscribers); `on_finished` runs once, after exec.exit is logged.
+  // Sends the ExecStart. `on_event` receives the exec.started and exec.exit
+  // entries (for sandbox subscribers); `on_finished` runs once, after
+  // exec.exit is logged.
   void start(std::weak_ptr<agent::GuestAgent> agent, agent::ExecRequest request,
-             std::function<void(std::shared_ptr<const std::string>)> on_event, std::function<void()> on_finished);
+             std::function<void(SharedEntry)> on_event, std::function<void()> on_finished);
 
-  Expected<void, api::ApiError> write_stdin(ByteSpan data, bool eof);
+  // When several errors apply, the first of: not_running, then stdin_closed
+  // or not_a_tty.
+  Expected<void, Error> write_stdin(ByteSpan data, bool eof);
   std::size_t stdin_backlog() const { return stdin_backlog_.size() - stdin_offset_; }
-  Expected<void, api::ApiError> resize(std::uint16_t cols, std::uint16_t rows);
-  Expected<void, api::ApiError> signal(int signo);
-  Expected<void, api::ApiError> kill();
+  Expected<void, Error> resize(std::uint16_t cols, std::uint16_t rows);
+  Expected<void, Error> signal(int signo);
+  Expected<void, Error> kill();
   // The sandbox is going away (or gone): end the exec now unless it has.
-  void end(EndCause cause, const std::string& message);
+  // `sandbox_reason` is the sandbox's own reason (destroyed, idle, ...).
+  void end(EndCause cause, const std::string& message, const std::string& sandbox_reason);
 
   // Subscriptions. attach() replays from after_seq + 1.
-  Expected<void, api::ApiError> attach(const std::shared_ptr<ExecSink>& sink, std::uint64_t after_seq, bool read_only);
+  Expected<void, Error> attach(const std::shared_ptr<ExecSink>& sink, std::uint64_t after_seq, bool read_only);
   void detach(const ExecSink* sink);
   // Whether `sink` is attached with the right to write stdin and control.
-  Expected<void, api::ApiError> check_control(const ExecSink* sink) const;
+  Expected<void, Error> check_control(const ExecSink* sink) const;
   bool is_attached(const ExecSink* sink) const;
   // Sends what the log holds to every sink with room.
   void pump();
@@ -81,7 +92,7 @@ class Exec : public std::enable_shared_from_this<Exec> {
   State state() const { return state_; }
   std::uint64_t first_seq() const { return log_.first_seq(); }
   std::chrono::steady_clock::time_point finished_at() const { return finished_at_; }
-  boost::json::object info() const;
+  ExecInfo info() const;
 
  private:
   struct Subscription {
@@ -97,7 +108,7 @@ class Exec : public std::enable_shared_from_this<Exec> {
   void on_failed(const std::string& reason);
   void finish(const ExitInfo& info);
   void flush_stdin();
-  void log_event(boost::json::object event, bool tell_sandbox);
+  void log_event(const ExecEvent& event);
   void release_output_credit();
   void arm_timeout();
   std::uint64_t elapsed_ms() const;
@@ -124,10 +135,8 @@ class Exec : public std::enable_shared_from_this<Exec> {
   std::chrono::steady_clock::time_point finished_at_{};
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer start_timer_;
-  std::function<void(std::shared_ptr<const std::string>)> on_event_;
+  std::function<void(SharedEntry)> on_event_;
   std::function<void()> on_finished_;
 };
-
-const char* to_string(Exec::State state);
 
 }  // namespace sandboxd::session

@@ -1,26 +1,21 @@
 #include "daemon/session/exec_log.hpp"
 
-#include <boost/json/serialize.hpp>
-
 namespace sandboxd::session {
 
-std::uint64_t ExecLog::append_output(protocol::ws::BinaryKind stream, ByteSpan data) {
+std::uint64_t ExecLog::append_output(protocol::Stream stream, ByteSpan data) {
   LogEntry entry;
   entry.seq = next_seq_;
   entry.binary = true;
-  Bytes header = protocol::ws::output_frame_header(stream, exec_id_, entry.seq);
-  entry.message.reserve(header.size() + data.size());
-  entry.message.append(as_chars(header));
-  entry.message.append(as_chars(data));
+  entry.message = format_->output(ids_, entry.seq, stream, data);
   entry.output_bytes = data.size();
   return push(std::move(entry));
 }
 
-std::uint64_t ExecLog::append_event(boost::json::object event) {
+std::uint64_t ExecLog::append_event(const ExecEvent& event) {
   LogEntry entry;
   entry.seq = next_seq_;
-  event["seq"] = entry.seq;
-  entry.message = boost::json::serialize(event);
+  entry.event = event.kind;
+  entry.message = format_->event(ids_, entry.seq, event);
   return push(std::move(entry));
 }
 
@@ -37,7 +32,8 @@ SharedEntry ExecLog::find(std::uint64_t seq) const {
 
 bool ExecLog::trim(std::uint64_t delivered_below) {
   bool dropped = false;
-  while (!entries_.empty() && output_bytes_ > capacity_ / 2 && entries_.front()->seq < delivered_below) {
+  while (!entries_.empty() && entries_.front()->seq < delivered_below &&
+         output_bytes_ - entries_.front()->output_bytes >= capacity_ / 2) {
     output_bytes_ -= entries_.front()->output_bytes;
     entries_.pop_front();
     dropped = true;

@@ -1,48 +1,76 @@
 // One exec's log: its events and output chunks, numbered from 1 without gaps,
-// each kept as the ready-to-send WebSocket message (WS_PROTOCOL.md, "Exec
-// output, sequence numbers and resuming").
+// each kept as the ready-to-send message of the wire that serves it
+// (WS_PROTOCOL.md, "Exec output, sequence numbers and resuming").
 //
-// Entries are shared, immutable messages: every attached connection sends the
-// same bytes, and a connection's write queue keeps an entry alive after the
-// log dropped it.
+// What an entry looks like on the wire is not this file's business: the
+// owner gives a LogFormat (the API layer's; tests give their own), and each
+// entry is encoded once, when it is appended. Entries are shared, immutable
+// messages: every attached connection sends the same bytes, and a
+// connection's write queue keeps an entry alive after the log dropped it.
 //
 // Bounds: the log counts the bytes of its output chunks. It drops its oldest
 // entries only when they were delivered (below the caller's delivered mark)
-// and more than half the capacity is held, so the latest half-capacity that
-// went out is always there to resume from. full() tells the owner to stop
-// taking output from the process; nothing is ever dropped undelivered.
+// and only while what remains still holds at least half the capacity, so the
+// latest half-capacity that went out is always there to resume from. full()
+// tells the owner to stop taking output from the process; nothing is ever
+// dropped undelivered.
 //
 // Pure: no I/O, no clock.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "daemon/session/exit_info.hpp"
 #include "protocol/bytes.hpp"
-#include "protocol/ws/binary_frame.hpp"
+#include "protocol/messages.hpp"
 
 namespace sandboxd::session {
 
+// The entries of a log that are not output.
+struct ExecEvent {
+  enum class Kind { kStarted, kTimedOut, kExit };
+  Kind kind = Kind::kStarted;
+  std::uint32_t pid = 0;         // kStarted
+  std::uint64_t timeout_ms = 0;  // kTimedOut
+  ExitInfo exit;                 // kExit
+};
+
+// Whose log it is, as every entry names it.
+struct ExecIds {
+  std::string exec;
+  std::string sandbox;
+};
+
+class LogFormat {
+ public:
+  virtual ~LogFormat() = default;
+  virtual std::string output(const ExecIds& ids, std::uint64_t seq, protocol::Stream stream, ByteSpan data) const = 0;
+  virtual std::string event(const ExecIds& ids, std::uint64_t seq, const ExecEvent& event) const = 0;
+};
+
 struct LogEntry {
   std::uint64_t seq = 0;
-  bool binary = false;          // an output frame; else a JSON event
-  std::string message;          // the whole WebSocket message
-  std::size_t output_bytes = 0; // data bytes of an output chunk
+  bool binary = false;                     // an output chunk; else an event
+  std::optional<ExecEvent::Kind> event;    // which event, for events
+  std::string message;                     // the whole message, as the format made it
+  std::size_t output_bytes = 0;            // data bytes of an output chunk
 };
 using SharedEntry = std::shared_ptr<const LogEntry>;
 
 class ExecLog {
  public:
-  ExecLog(std::string exec_id, std::size_t capacity) : exec_id_(std::move(exec_id)), capacity_(capacity) {}
+  ExecLog(ExecIds ids, std::size_t capacity, const LogFormat& format)
+      : ids_(std::move(ids)), capacity_(capacity), format_(&format) {}
 
-  // Appends an output chunk as a binary frame; returns its seq.
-  std::uint64_t append_output(protocol::ws::BinaryKind stream, ByteSpan data);
-  // Appends an event; "seq" is added to it. Returns its seq.
-  std::uint64_t append_event(boost::json::object event);
+  // Appends an output chunk; returns its seq.
+  std::uint64_t append_output(protocol::Stream stream, ByteSpan data);
+  // Appends an event; returns its seq.
+  std::uint64_t append_event(const ExecEvent& event);
 
   // The entry with this seq; nullptr when dropped already or not yet written.
   SharedEntry find(std::uint64_t seq) const;
@@ -50,18 +78,20 @@ class ExecLog {
   std::uint64_t first_seq() const { return next_seq_ - entries_.size(); }
   std::uint64_t last_seq() const { return next_seq_ - 1; }
 
-  // Drops delivered entries (seq < delivered_below) while more than half
-  // the capacity is held. Returns whether anything was dropped.
+  // Drops delivered entries (seq < delivered_below) while what is left still
+  // holds at least half the capacity. Returns whether anything was dropped.
   bool trim(std::uint64_t delivered_below);
   bool full() const { return output_bytes_ >= capacity_; }
   std::size_t output_bytes() const { return output_bytes_; }
   std::size_t capacity() const { return capacity_; }
+  const ExecIds& ids() const { return ids_; }
 
  private:
   std::uint64_t push(LogEntry entry);
 
-  std::string exec_id_;
+  ExecIds ids_;
   std::size_t capacity_;
+  const LogFormat* format_;
   std::deque<SharedEntry> entries_;
   std::uint64_t next_seq_ = 1;
   std::size_t output_bytes_ = 0;

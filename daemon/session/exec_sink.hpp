@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/session/exec_log.hpp"
+#include "daemon/session/views.hpp"
 
 namespace sandboxd::session {
 
@@ -24,8 +25,10 @@ class ExecSink {
 class SandboxSink {
  public:
   virtual ~SandboxSink() = default;
-  // A sandbox.state event or an exec.started / exec.exit summary, as JSON text.
-  virtual void send_sandbox_event(std::shared_ptr<const std::string> event) = 0;
+  virtual void send_sandbox_state(const SandboxStateEvent& event) = 0;
+  // The exec.started or exec.exit entry of one of the sandbox's execs, as
+  // its log holds it (a sink attached to that exec gets it there too).
+  virtual void send_exec_event(const std::string& exec_id, SharedEntry entry) = 0;
 };
 
 }  // namespace sandboxd::session

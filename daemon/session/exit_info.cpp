@@ -4,16 +4,6 @@
 
 namespace sandboxd::session {
 
-void ExitInfo::add_to(boost::json::object& out) const {
-  out["reason"] = reason;
-  if (exit_code) out["exit_code"] = *exit_code;
-  else out["exit_code"] = nullptr;
-  if (signal) out["signal"] = *signal;
-  else out["signal"] = nullptr;
-  out["duration_ms"] = duration_ms;
-  out["message"] = message;
-}
-
 namespace {
 const char* reason_of(EndCause cause) {
   switch (cause) {
@@ -52,12 +42,14 @@ ExitInfo exit_from_guest(const protocol::Exit& exit, EndCause cause, std::uint64
   return info;
 }
 
-ExitInfo exit_without_guest(EndCause cause, std::string message, std::uint64_t duration_ms) {
+ExitInfo exit_without_guest(EndCause cause, std::string message, std::uint64_t duration_ms,
+                            std::string sandbox_reason) {
   ExitInfo info;
   info.reason = reason_of(cause == EndCause::kNone ? EndCause::kSandboxCrashed : cause);
   if (cause == EndCause::kTimeout || cause == EndCause::kKilled) info.signal = SIGKILL;
   info.duration_ms = duration_ms;
   info.message = std::move(message);
+  if (info.reason == "sandbox_destroyed" || info.reason == "sandbox_crashed") info.sandbox_reason = std::move(sandbox_reason);
   return info;
 }
 

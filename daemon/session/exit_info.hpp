@@ -3,7 +3,6 @@
 // the sandbox around it.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,14 +20,16 @@ struct ExitInfo {
   std::optional<int> signal;
   std::uint64_t duration_ms = 0;
   std::string message;
-
-  // Adds reason, exit_code, signal, duration_ms, message to `out`.
-  void add_to(boost::json::object& out) const;
+  // For sandbox_destroyed and sandbox_crashed: what ended the sandbox, in
+  // the words of its sandbox.state event (destroyed, lifetime, idle,
+  // shutdown, qemu_exited, guest_lost).
+  std::string sandbox_reason;
 };
 
 // The guest reported an Exit; `cause` is what the daemon did to the exec, if anything.
 ExitInfo exit_from_guest(const protocol::Exit& exit, EndCause cause, std::uint64_t duration_ms);
 // The exec ended without an Exit from the guest (sandbox gone, guest silent).
-ExitInfo exit_without_guest(EndCause cause, std::string message, std::uint64_t duration_ms);
+ExitInfo exit_without_guest(EndCause cause, std::string message, std::uint64_t duration_ms,
+                            std::string sandbox_reason = {});
 
 }  // namespace sandboxd::session

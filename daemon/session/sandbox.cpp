@@ -1,15 +1,8 @@
 #include "daemon/session/sandbox.hpp"
 
-#include <boost/json/serialize.hpp>
-
 #include <spdlog/spdlog.h>
 
-#include "daemon/session/unix_time.hpp"
-
 namespace sandboxd::session {
-namespace json = boost::json;
-using api::ApiError;
-using api::ErrorCode;
 
 namespace {
 std::vector<std::string> default_env(const std::string& term) {
@@ -17,47 +10,66 @@ std::vector<std::string> default_env(const std::string& term) {
 }
 }  // namespace
 
-const char* to_string(Sandbox::State state) {
-  switch (state) {
-    case Sandbox::State::kReady: return "ready";
-    case Sandbox::State::kStopping: return "stopping";
-    case Sandbox::State::kExited: return "exited";
-    case Sandbox::State::kCrashed: return "crashed";
-  }
-  return "exited";
-}
-
-Sandbox::Sandbox(boost::asio::io_context& io, SandboxSettings settings, vm::WarmVm machine, bool from_pool)
+Sandbox::Sandbox(boost::asio::io_context& io, SandboxSettings settings)
     : io_(io),
       settings_(std::move(settings)),
-      machine_(std::move(machine)),
-      from_pool_(from_pool),
       created_(std::chrono::system_clock::now()),
       lifetime_timer_(io),
-      idle_timer_(io) {
-  if (machine_.vm) boot_ms_ = machine_.vm->boot_time().count() / 1000;
-}
+      idle_timer_(io) {}
 
-Sandbox::~Sandbox() {
-  // Normally released by destroy() or a crash; this is the last line of
-  // defence so that no QEMU outlives its sandbox object.
-  if (machine_.vm) machine_.release(nullptr);
-}
+// Normally the machine was stopped by end(); its destructor is the last line
+// of defence, so that no QEMU outlives its sandbox object.
+Sandbox::~Sandbox() = default;
 
 void Sandbox::begin(std::function<void(Sandbox&)> on_ended) {
   on_ended_ = std::move(on_ended);
+  if (settings_.lifetime_s == 0) return;
   std::weak_ptr<Sandbox> self = weak_from_this();
-  machine_.vm->on_exit([self](const std::string& report) {
-    if (auto s = self.lock()) s->on_vm_exit(report);
+  lifetime_timer_.expires_after(std::chrono::seconds(settings_.lifetime_s));
+  lifetime_timer_.async_wait([self](const boost::system::error_code& ec) {
+    auto s = self.lock();
+    if (!ec && s && s->active()) s->destroy("lifetime", nullptr);
   });
-  if (settings_.lifetime_s > 0) {
-    lifetime_timer_.expires_after(std::chrono::seconds(settings_.lifetime_s));
-    lifetime_timer_.async_wait([self](const boost::system::error_code& ec) {
-      auto s = self.lock();
-      if (!ec && s && s->live()) s->destroy("lifetime", nullptr);
-    });
+}
+
+void Sandbox::machine_arrived(Expected<vm::MachinePtr, std::string> machine, bool from_pool, net::EgressPolicy policy) {
+  if (!machine) {
+    if (state_ != State::kBooting) return;
+    spdlog::warn("sandbox {}: the machine did not start: {}", id(), machine.error().substr(0, 500));
+    end(State::kExited, "boot_failed", machine.error());
+    return;
   }
+  if (state_ != State::kBooting) {
+    // Destroyed while it booted: the machine is not needed any more.
+    (*machine)->stop([] {});
+    return;
+  }
+  machine_ = std::move(*machine);
+  from_pool_ = from_pool;
+  boot_ms_ = machine_->boot_time().count() / 1000;
+  machine_->assign({settings_.id, settings_.owner, std::move(policy)});
+  std::weak_ptr<Sandbox> self = weak_from_this();
+  machine_->on_exit([self](const vm::MachineExit& exit) {
+    if (auto s = self.lock()) s->on_machine_exit(exit);
+  });
+  set_state(State::kReady, "", "");
   arm_idle_timer();
+  auto waiters = std::move(ready_waiters_);
+  for (auto& w : waiters) w(shared_from_this());
+}
+
+void Sandbox::when_ready(Ready done) {
+  if (state_ == State::kReady) return done(shared_from_this());
+  if (state_ == State::kBooting) {
+    ready_waiters_.push_back(std::move(done));
+    return;
+  }
+  done(Unexpected{Error{ErrorCode::kUnavailable, "sandbox " + id() + " has " + std::string(to_string(state_))}});
+}
+
+void Sandbox::fail_ready_waiters(const Error& error) {
+  auto waiters = std::move(ready_waiters_);
+  for (auto& w : waiters) w(Unexpected{error});
 }
 
 void Sandbox::arm_idle_timer() {
@@ -78,19 +90,19 @@ void Sandbox::arm_idle_timer() {
 
 void Sandbox::touch() { arm_idle_timer(); }
 
-Expected<std::shared_ptr<Exec>, ApiError> Sandbox::start_exec(const api::ExecStartParams& params, std::string exec_id) {
+Expected<std::shared_ptr<Exec>, Error> Sandbox::start_exec(const ExecStartParams& params, std::string exec_id) {
   if (!live()) {
-    ApiError e{ErrorCode::kNotReady, "sandbox " + id() + " is " + to_string(state_), {}};
-    e.details["state"] = to_string(state_);
+    Error e{ErrorCode::kNotReady, "sandbox " + id() + " is " + std::string(to_string(state_))};
+    e.state = to_string(state_);
     return Unexpected{std::move(e)};
   }
   if (running_.size() >= kMaxRunningExecs)
-    return Unexpected{ApiError::limit("max_execs_per_sandbox", "sandbox " + id() + " already runs 64 execs")};
+    return Unexpected{Error::limit_exceeded("max_execs_per_sandbox", "sandbox " + id() + " already runs 64 execs")};
   touch();
   // A terminal is for typing into: its stdin is always open.
   bool stdin_open = params.stdin_open || params.pty.has_value();
   ExecSpec spec{exec_id, owner(), id(), params.argv, params.pty.has_value(), stdin_open, params.timeout_ms,
-                settings_.exec_log_bytes};
+                settings_.exec_log_bytes, settings_.log_format};
   auto exec = std::make_shared<Exec>(io_, std::move(spec));
   agent::ExecRequest request;
   request.argv = params.argv;
@@ -103,9 +115,14 @@ Expected<std::shared_ptr<Exec>, ApiError> Sandbox::start_exec(const api::ExecSta
   running_[exec_id] = exec;
   std::weak_ptr<Sandbox> self = weak_from_this();
   exec->start(
-      machine_.vm->agent_handle(), std::move(request),
-      [self](std::shared_ptr<const std::string> event) {
-        if (auto s = self.lock()) s->broadcast(std::move(event));
+      machine_->agent(), std::move(request),
+      [self, exec_id](SharedEntry entry) {
+        auto s = self.lock();
+        if (!s) return;
+        auto subscribers = s->subscribers_;
+        for (auto& [weak, key] : subscribers) {
+          if (auto sink = weak.lock()) sink->send_exec_event(exec_id, entry);
+        }
       },
       [self, exec_id] {
         if (auto s = self.lock()) {
@@ -116,60 +133,67 @@ Expected<std::shared_ptr<Exec>, ApiError> Sandbox::start_exec(const api::ExecSta
   return exec;
 }
 
-void Sandbox::end_execs(EndCause cause, const std::string& message) {
-  auto running = running_;  // ending an exec removes it from running_
-  for (auto& [id, exec] : running) exec->end(cause, message);
-}
-
 void Sandbox::destroy(const std::string& reason, std::function<void()> done) {
   if (done) destroy_waiters_.push_back(std::move(done));
-  if (state_ != State::kReady) {
-    if (state_ == State::kExited || state_ == State::kCrashed) {
-      auto waiters = std::move(destroy_waiters_);
-      for (auto& w : waiters) w();
-    }
-    return;
+  if (active()) return end(State::kExited, reason, "");
+  if (state_ == State::kExited || state_ == State::kCrashed) {
+    auto waiters = std::move(destroy_waiters_);
+    for (auto& w : waiters) w();
   }
-  set_state(State::kStopping, reason, "");
-  end_execs(EndCause::kSandboxDestroyed, "sandbox " + id() + " was destroyed (" + reason + ")");
-  std::weak_ptr<Sandbox> weak = weak_from_this();
-  auto self = shared_from_this();
-  release([self, reason] {
-    self->set_state(State::kExited, reason, "");
-    auto waiters = std::move(self->destroy_waiters_);
-    for (auto& w : waiters) w();
-    if (auto ended = std::move(self->on_ended_)) ended(*self);
-  });
+  // Stopping: the waiter runs once it has ended.
 }
 
-void Sandbox::on_vm_exit(const std::string& report) {
-  if (state_ != State::kReady) return;  // an exit we caused
-  bool oom = report.find("Out of memory") != std::string::npos || report.find("oom-kill") != std::string::npos;
-  std::string detail = report + (oom ? " (the guest kernel's OOM killer ran)" : "");
-  spdlog::warn("sandbox {} crashed: {}", id(), detail);
-  state_ = State::kCrashed;
-  end_execs(EndCause::kSandboxCrashed, "the sandbox crashed: " + detail);
-  auto self = shared_from_this();
-  release([self, detail] {
-    self->set_state(State::kCrashed, "qemu_exited", detail);
-    auto waiters = std::move(self->destroy_waiters_);
-    for (auto& w : waiters) w();
-    if (auto ended = std::move(self->on_ended_)) ended(*self);
-  });
+void Sandbox::on_machine_exit(const vm::MachineExit& exit) {
+  if (state_ != State::kReady) return;  // an end we caused
+  bool oom = exit.report.find("Out of memory") != std::string::npos || exit.report.find("oom-kill") != std::string::npos;
+  std::string detail = exit.report + (oom ? " (the guest kernel's OOM killer ran)" : "");
+  std::string reason = exit.kind == vm::MachineExit::Kind::kGuestLost ? "guest_lost" : "qemu_exited";
+  spdlog::warn("sandbox {} crashed ({}): {}", id(), reason, detail);
+  end(State::kCrashed, reason, detail);
 }
 
-void Sandbox::release(std::function<void()> done) {
+void Sandbox::end(State final_state, const std::string& reason, const std::string& detail) {
+  if (!active()) return;
+  const bool was_ready = live();
+  final_state_ = final_state;
+  end_reason_ = reason;
+  end_detail_ = detail;
   lifetime_timer_.cancel();
   idle_timer_.cancel();
-  machine_.release(std::move(done));
+  // A crash is reported once, when it is over; a requested end says first
+  // that it has begun.
+  if (final_state == State::kCrashed) state_ = State::kCrashed;
+  else if (was_ready) set_state(State::kStopping, reason, "");
+  else state_ = State::kStopping;
+
+  const bool crashed = final_state == State::kCrashed;
+  std::string message = crashed ? "the sandbox crashed: " + detail
+                                : "sandbox " + id() + " was destroyed (" + reason + ")";
+  auto running = running_;  // ending an exec removes it from running_
+  for (auto& [exec_id, exec] : running)
+    exec->end(crashed ? EndCause::kSandboxCrashed : EndCause::kSandboxDestroyed, message, reason);
+  if (reason == "boot_failed") {
+    fail_ready_waiters({ErrorCode::kUnavailable, "the sandbox did not start: " + detail});
+  } else {
+    fail_ready_waiters({reason == "shutdown" ? ErrorCode::kShuttingDown : ErrorCode::kUnavailable,
+                        "sandbox " + id() + " ended before it was ready (" + reason + ")"});
+  }
+  if (!machine_) return ended();
+  auto self = shared_from_this();
+  machine_->stop([self] { self->ended(); });
+}
+
+void Sandbox::ended() {
+  machine_.reset();
+  set_state(final_state_, end_reason_, final_state_ == State::kCrashed ? end_detail_ : "");
+  auto waiters = std::move(destroy_waiters_);
+  for (auto& w : waiters) w();
+  if (auto done = std::move(on_ended_)) done(*this);
 }
 
 void Sandbox::set_state(State state, const std::string& reason, const std::string& detail) {
   state_ = state;
-  json::object event{{"type", "event"}, {"event", "sandbox.state"}, {"sandbox", id()}, {"state", to_string(state)}};
-  if (!reason.empty()) event["reason"] = reason;
-  if (!detail.empty()) event["detail"] = detail;
-  broadcast(std::make_shared<const std::string>(json::serialize(event)));
+  broadcast_state({id(), state, reason, detail});
 }
 
 void Sandbox::subscribe(const std::shared_ptr<SandboxSink>& sink) {
@@ -181,24 +205,30 @@ void Sandbox::unsubscribe(const SandboxSink* sink) {
   std::erase_if(subscribers_, [&](const auto& s) { return s.second == sink; });
 }
 
-void Sandbox::broadcast(std::shared_ptr<const std::string> event) {
+void Sandbox::broadcast_state(const SandboxStateEvent& event) {
   auto subscribers = subscribers_;
   for (auto& [weak, key] : subscribers) {
-    if (auto sink = weak.lock()) sink->send_sandbox_event(event);
+    if (auto sink = weak.lock()) sink->send_sandbox_state(event);
   }
 }
 
-json::object Sandbox::info() const {
-  json::object labels;
-  for (const auto& [k, v] : settings_.labels) labels[k] = v;
-  json::object o{{"id", id()}, {"state", to_string(state_)}, {"image", settings_.image}, {"cpus", settings_.cpus},
-                 {"memory_mib", settings_.memory_mib}, {"labels", std::move(labels)},
-                 {"created_at", unix_ms(created_)}, {"idle_timeout_s", settings_.idle_timeout_s},
-                 {"egress", settings_.egress}, {"from_pool", from_pool_}, {"execs_running", running_.size()}};
-  if (settings_.lifetime_s > 0) o["expires_at"] = unix_ms(created_ + std::chrono::seconds(settings_.lifetime_s));
-  else o["expires_at"] = nullptr;
-  o["boot_ms"] = boot_ms_;
-  return o;
+SandboxInfo Sandbox::info() const {
+  SandboxInfo info;
+  info.id = id();
+  info.state = state_;
+  info.image = settings_.image;
+  info.cpus = settings_.cpus;
+  info.memory_mib = settings_.memory_mib;
+  info.labels = settings_.labels;
+  info.key = settings_.key;
+  info.created_at = created_;
+  if (settings_.lifetime_s > 0) info.expires_at = created_ + std::chrono::seconds(settings_.lifetime_s);
+  info.idle_timeout_s = settings_.idle_timeout_s;
+  info.egress = settings_.egress;
+  info.from_pool = from_pool_;
+  info.boot_ms = boot_ms_;
+  info.execs_running = running_.size();
+  return info;
 }
 
 }  // namespace sandboxd::session

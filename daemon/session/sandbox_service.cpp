@@ -1,12 +1,12 @@
 #include "daemon/session/sandbox_service.hpp"
 
+#include <boost/asio/post.hpp>
+#include <algorithm>
 #include <random>
 
 #include <spdlog/spdlog.h>
 
 namespace sandboxd::session {
-using api::ApiError;
-using api::ErrorCode;
 
 namespace {
 std::string random_hex(std::size_t chars) {
@@ -19,8 +19,14 @@ std::string random_hex(std::size_t chars) {
 constexpr std::chrono::seconds kRetentionSweep{30};
 }  // namespace
 
-SandboxService::SandboxService(boost::asio::io_context& io, vm::VmPool& pool, ServiceSettings settings)
-    : io_(io), pool_(pool), settings_(std::move(settings)), retention_timer_(io) {
+SandboxService::SandboxService(boost::asio::io_context& io, vm::MachinePool& pool, ServiceConfig config,
+                               const LogFormat& log_format, PolicyMaker make_policy)
+    : io_(io),
+      pool_(pool),
+      config_(std::move(config)),
+      log_format_(log_format),
+      make_policy_(std::move(make_policy)),
+      retention_timer_(io) {
   arm_retention_timer();
 }
 
@@ -35,71 +41,87 @@ std::string SandboxService::new_sandbox_id() {
 
 std::string SandboxService::new_exec_id() { return "ex-" + random_hex(8) + "-" + std::to_string(++exec_counter_); }
 
-unsigned SandboxService::owned_by(const std::string& owner) const {
+unsigned SandboxService::active_sandboxes_of(const std::string& owner) const {
   unsigned n = 0;
-  for (const auto& [id, s] : sandboxes_) n += s->owner() == owner && s->live();
-  auto it = creating_.find(owner);
-  return n + (it == creating_.end() ? 0 : it->second);
+  for (const auto& [id, s] : sandboxes_) n += s->owner() == owner && s->active();
+  return n;
 }
 
-void SandboxService::create(const std::string& owner, const api::CreateSandboxParams& params,
-                            std::function<void(Expected<SandboxPtr, ApiError>)> done) {
-  if (shutting_down_) return done(Unexpected{ApiError{ErrorCode::kShuttingDown, "the daemon is shutting down", {}}});
+SandboxService::SandboxPtr SandboxService::find_by_key(const std::string& owner, const std::string& key) const {
+  for (const auto& [id, s] : sandboxes_) {
+    if (s->owner() == owner && s->active() && s->key() == key) return s;
+  }
+  return nullptr;
+}
+
+void SandboxService::create(const std::string& owner, const CreateSandboxParams& params,
+                            std::function<void(Expected<Created, Error>)> done) {
+  if (shutting_down_) return done(Unexpected{Error::shutting_down()});
+  if (params.key) {
+    if (auto existing = find_by_key(owner, *params.key)) {
+      existing->when_ready([done = std::move(done)](Expected<SandboxPtr, Error> r) {
+        if (!r) return done(Unexpected{r.error()});
+        done(Created{*r, true});
+      });
+      return;
+    }
+  }
   SandboxSettings s;
   s.owner = owner;
-  s.image = params.image.value_or(settings_.default_image);
-  s.cpus = params.cpus.value_or(settings_.default_cpus);
-  s.memory_mib = params.memory_mib.value_or(settings_.default_memory_mib);
-  if (s.cpus > settings_.max_cpus)
-    return done(Unexpected{ApiError::limit("max_cpus", "cpus " + std::to_string(s.cpus) + " is above max_cpus " +
-                                                           std::to_string(settings_.max_cpus))});
-  if (s.memory_mib > settings_.max_memory_mib)
-    return done(Unexpected{ApiError::limit("max_memory_mib", "memory_mib " + std::to_string(s.memory_mib) +
-                                                                 " is above max_memory_mib " +
-                                                                 std::to_string(settings_.max_memory_mib))});
-  if (owned_by(owner) >= settings_.max_sandboxes_per_token)
-    return done(Unexpected{ApiError::limit("max_sandboxes_per_token",
-                                           "this token already owns " + std::to_string(owned_by(owner)) +
-                                               " sandboxes (max_sandboxes_per_token)")});
+  s.key = params.key;
+  s.image = params.image.value_or(config_.default_image);
+  s.cpus = params.cpus.value_or(config_.default_cpus);
+  s.memory_mib = params.memory_mib.value_or(config_.default_memory_mib);
+  if (s.cpus > config_.max_cpus) {
+    return done(Unexpected{Error::limit_exceeded(
+        "max_cpus", "cpus " + std::to_string(s.cpus) + " is above max_cpus " + std::to_string(config_.max_cpus))});
+  }
+  if (s.memory_mib > config_.max_memory_mib) {
+    return done(Unexpected{Error::limit_exceeded("max_memory_mib", "memory_mib " + std::to_string(s.memory_mib) +
+                                                                       " is above max_memory_mib " +
+                                                                       std::to_string(config_.max_memory_mib))});
+  }
+  if (unsigned owned = active_sandboxes_of(owner); owned >= config_.max_sandboxes_per_token) {
+    return done(Unexpected{Error::limit_exceeded(
+        "max_sandboxes_per_token",
+        "this token already owns " + std::to_string(owned) + " sandboxes (max_sandboxes_per_token)")});
+  }
   s.env = params.env;
   s.labels = params.labels;
-  s.lifetime_s = params.lifetime_s.value_or(settings_.default_lifetime_s);
-  s.idle_timeout_s = params.idle_timeout_s.value_or(settings_.default_idle_timeout_s);
-  s.egress = params.egress.value_or(settings_.default_egress);
-  s.exec_log_bytes = settings_.exec_log_bytes;
-  auto policy = settings_.make_policy(s.egress);
-  if (!policy) return done(Unexpected{ApiError{ErrorCode::kInternal, "egress policy: " + policy.error(), {}}});
+  s.lifetime_s = params.lifetime_s.value_or(config_.default_lifetime_s);
+  s.idle_timeout_s = params.idle_timeout_s.value_or(config_.default_idle_timeout_s);
+  s.egress = params.egress.value_or(config_.default_egress);
+  s.exec_log_bytes = config_.exec_log_bytes;
+  s.log_format = &log_format_;
+  auto policy = make_policy_(s.egress);
+  if (!policy) return done(Unexpected{Error{ErrorCode::kInternal, "egress policy: " + policy.error()}});
+  s.id = new_sandbox_id();
 
-  ++creating_[owner];
-  vm::PoolShape shape{s.image, s.cpus, s.memory_mib};  // before `s` is moved into the callback
-  pool_.acquire(shape,
-                [this, alive = alive_, s = std::move(s), policy = std::move(*policy), done = std::move(done)](
-                    Expected<vm::WarmVm, std::string> machine, bool from_pool) mutable {
-                  if (!*alive) return;
-                  if (--creating_[s.owner] == 0) creating_.erase(s.owner);
-                  if (!machine) return done(Unexpected{ApiError{ErrorCode::kUnavailable, "the sandbox did not start: " + machine.error(), {}}});
-                  if (shutting_down_) {
-                    machine->release(nullptr);
-                    return done(Unexpected{ApiError{ErrorCode::kShuttingDown, "the daemon is shutting down", {}}});
-                  }
-                  if (machine->network) machine->network->set_policy(std::move(policy));
-                  s.id = new_sandbox_id();
-                  auto sandbox = std::make_shared<Sandbox>(io_, s, std::move(*machine), from_pool);
-                  sandboxes_[s.id] = sandbox;
-                  sandbox->begin([this, alive = alive_](Sandbox& ended) {
-                    if (!*alive) return;
-                    spdlog::info("sandbox {} ended ({})", ended.id(), to_string(ended.state()));
-                    auto keep = sandboxes_[ended.id()];  // outlive the erase while its callbacks unwind
-                    sandboxes_.erase(ended.id());
-                    boost::asio::post(io_, [keep] {});
-                  });
-                  spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB){}", s.id, s.image, s.cpus, s.memory_mib,
-                               from_pool ? " from the pool" : "");
-                  done(sandbox);
-                });
+  vm::MachineShape shape{s.image, s.cpus, s.memory_mib};
+  auto sandbox = std::make_shared<Sandbox>(io_, std::move(s));
+  sandboxes_[sandbox->id()] = sandbox;
+  sandbox->begin([this, alive = alive_](Sandbox& ended) {
+    if (!*alive) return;
+    spdlog::info("sandbox {} ended ({})", ended.id(), to_string(ended.state()));
+    auto it = sandboxes_.find(ended.id());
+    if (it == sandboxes_.end()) return;
+    // Outlive the erase while the sandbox's own callbacks unwind.
+    boost::asio::post(io_, [keep = it->second] {});
+    sandboxes_.erase(it);
+  });
+  sandbox->when_ready([done = std::move(done)](Expected<SandboxPtr, Error> r) {
+    if (!r) return done(Unexpected{r.error()});
+    spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB){}", (*r)->id(), (*r)->info().image, (*r)->info().cpus,
+                 (*r)->info().memory_mib, (*r)->info().from_pool ? " from the pool" : "");
+    done(Created{*r, false});
+  });
+  pool_.acquire(shape, [sandbox, policy = std::move(*policy)](Expected<vm::MachinePtr, std::string> machine,
+                                                              bool from_pool) mutable {
+    sandbox->machine_arrived(std::move(machine), from_pool, std::move(policy));
+  });
 }
 
-std::vector<SandboxService::SandboxPtr> SandboxService::list(const std::string& owner, const api::Labels& filter) const {
+std::vector<SandboxService::SandboxPtr> SandboxService::list(const std::string& owner, const Labels& filter) const {
   std::vector<SandboxPtr> out;
   for (const auto& [id, s] : sandboxes_) {
     if (s->owner() != owner) continue;
@@ -113,23 +135,28 @@ std::vector<SandboxService::SandboxPtr> SandboxService::list(const std::string& 
   return out;
 }
 
-Expected<SandboxService::SandboxPtr, ApiError> SandboxService::find(const std::string& owner, const std::string& id) const {
+Expected<SandboxService::SandboxPtr, Error> SandboxService::find(const std::string& owner, const std::string& id) const {
   auto it = sandboxes_.find(id);
-  if (it == sandboxes_.end() || it->second->owner() != owner) return Unexpected{ApiError::not_found("sandbox " + id)};
-  it->second->touch();
+  if (it == sandboxes_.end() || it->second->owner() != owner) return Unexpected{Error::not_found("sandbox " + id)};
   return it->second;
 }
 
+Expected<SandboxService::SandboxPtr, Error> SandboxService::get(const std::string& owner, const std::string& id) {
+  auto sandbox = find(owner, id);
+  if (sandbox) (*sandbox)->touch();
+  return sandbox;
+}
+
 void SandboxService::destroy(const std::string& owner, const std::string& id,
-                             std::function<void(Expected<SandboxPtr, ApiError>)> done) {
+                             std::function<void(Expected<SandboxPtr, Error>)> done) {
   auto sandbox = find(owner, id);
   if (!sandbox) return done(Unexpected{sandbox.error()});
   auto s = *sandbox;
   s->destroy("destroyed", [s, done = std::move(done)] { done(s); });
 }
 
-Expected<SandboxService::Started, ApiError> SandboxService::start_exec(const std::string& owner,
-                                                                       api::ExecStartParams params) {
+Expected<SandboxService::Started, Error> SandboxService::start_exec(const std::string& owner, ExecStartParams params) {
+  if (shutting_down_) return Unexpected{Error::shutting_down()};
   if (!params.exec_id.empty()) {
     auto it = execs_.find(exec_key(owner, params.exec_id));
     if (it != execs_.end()) return Started{it->second, true};
@@ -143,10 +170,10 @@ Expected<SandboxService::Started, ApiError> SandboxService::start_exec(const std
   return Started{*exec, false};
 }
 
-Expected<SandboxService::ExecPtr, ApiError> SandboxService::find_exec(const std::string& owner,
-                                                                     const std::string& exec_id) const {
+Expected<SandboxService::ExecPtr, Error> SandboxService::find_exec(const std::string& owner,
+                                                                  const std::string& exec_id) const {
   auto it = execs_.find(exec_key(owner, exec_id));
-  if (it == execs_.end()) return Unexpected{ApiError::not_found("exec " + exec_id)};
+  if (it == execs_.end()) return Unexpected{Error::not_found("exec " + exec_id)};
   return it->second;
 }
 
@@ -170,11 +197,11 @@ void SandboxService::arm_retention_timer() {
 
 void SandboxService::forget_finished() {
   auto now = std::chrono::steady_clock::now();
-  auto retention = std::chrono::seconds(settings_.exec_retention_s);
+  auto retention = std::chrono::seconds(config_.exec_retention_s);
   std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>>> finished;
   for (auto it = execs_.begin(); it != execs_.end();) {
     const auto& e = it->second;
-    if (e->state() == Exec::State::kExited && now - e->finished_at() > retention) {
+    if (e->state() == Exec::State::kExited && now - e->finished_at() >= retention) {
       it = execs_.erase(it);
       continue;
     }
@@ -182,9 +209,9 @@ void SandboxService::forget_finished() {
     ++it;
   }
   for (auto& [owner, list] : finished) {
-    if (list.size() <= settings_.max_retained_execs) continue;
+    if (list.size() <= config_.max_retained_execs) continue;
     std::sort(list.begin(), list.end());
-    for (std::size_t i = 0; i + settings_.max_retained_execs < list.size(); ++i) execs_.erase(list[i].second);
+    for (std::size_t i = 0; i + config_.max_retained_execs < list.size(); ++i) execs_.erase(list[i].second);
   }
 }
 

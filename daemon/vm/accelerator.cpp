@@ -12,25 +12,9 @@
 
 namespace sandboxd::vm {
 
-const char* to_string(Accelerator a) {
-  switch (a) {
-    case Accelerator::kKvm: return "kvm";
-    case Accelerator::kTcg: return "tcg";
-    case Accelerator::kHvf: return "hvf";
-  }
-  return "?";
-}
-
-std::optional<Accelerator> accelerator_from_string(std::string_view s) {
-  if (s == "kvm") return Accelerator::kKvm;
-  if (s == "tcg") return Accelerator::kTcg;
-  if (s == "hvf") return Accelerator::kHvf;
-  return std::nullopt;
-}
-
 std::optional<AcceleratorRequest> parse_accelerator_request(std::string_view s) {
   if (s == "auto") return AcceleratorRequest{};
-  auto a = accelerator_from_string(s);
+  auto a = kAcceleratorNames.parse(s);
   if (!a) return std::nullopt;
   return AcceleratorRequest{a};
 }
@@ -67,7 +51,7 @@ std::optional<Accelerator> read_cached(const std::filesystem::path& file, const 
   std::string cached_key, verdict;
   if (!std::getline(in, cached_key) || !std::getline(in, verdict)) return std::nullopt;
   if (cached_key != key) return std::nullopt;
-  return accelerator_from_string(verdict);
+  return kAcceleratorNames.parse(verdict);
 }
 
 void write_cached(const std::filesystem::path& file, const std::string& key, Accelerator a) {
@@ -86,20 +70,18 @@ void write_cached(const std::filesystem::path& file, const std::string& key, Acc
 
 }  // namespace
 
-Accelerator choose_accelerator(const AcceleratorRequest& request, const std::filesystem::path& cache_file,
-                               const std::string& cache_key, const std::function<bool()>& kvm_available,
-                               const std::function<bool(Accelerator)>& probe_boot) {
+std::optional<Accelerator> decide_accelerator_without_probe(const AcceleratorRequest& request,
+                                                            const std::filesystem::path& cache_file,
+                                                            const std::string& cache_key,
+                                                            const std::function<bool()>& kvm_available) {
   if (request.fixed) return *request.fixed;
   if (!kvm_available()) return Accelerator::kTcg;
-  if (auto cached = read_cached(cache_file, cache_key)) return *cached;
-  Accelerator verdict = probe_boot(Accelerator::kKvm) ? Accelerator::kKvm : Accelerator::kTcg;
-  write_cached(cache_file, cache_key, verdict);
-  return verdict;
+  return read_cached(cache_file, cache_key);
 }
 
-void record_accelerator_failure(const std::filesystem::path& cache_file, const std::string& cache_key,
-                                Accelerator a) {
-  if (a == Accelerator::kKvm) write_cached(cache_file, cache_key, Accelerator::kTcg);
+void record_accelerator_verdict(const std::filesystem::path& cache_file, const std::string& cache_key,
+                                Accelerator verdict) {
+  write_cached(cache_file, cache_key, verdict);
 }
 
 }  // namespace sandboxd::vm

@@ -14,12 +14,15 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/enum_names.hpp"
+
 namespace sandboxd::vm {
 
 enum class Accelerator { kKvm, kTcg, kHvf };
-
-const char* to_string(Accelerator a);
-std::optional<Accelerator> accelerator_from_string(std::string_view s);
+inline constexpr auto kAcceleratorNames =
+    make_enum_names(EnumName<Accelerator>{Accelerator::kKvm, "kvm"}, EnumName<Accelerator>{Accelerator::kTcg, "tcg"},
+                    EnumName<Accelerator>{Accelerator::kHvf, "hvf"});
+inline std::string_view to_string(Accelerator a) { return kAcceleratorNames.name(a); }
 
 // The user's request: a fixed accelerator, or "auto".
 struct AcceleratorRequest {
@@ -33,18 +36,19 @@ bool kvm_device_usable();
 // What identifies "this host" for the cached verdict.
 std::string accelerator_cache_key(const std::filesystem::path& qemu_binary);
 
-// Returns the accelerator to use. `probe_boot(kKvm)` must boot a real guest
-// with a short deadline and say whether it answered. The verdict is read from
-// and written to `cache_file` (missing or unreadable: probe again).
-Accelerator choose_accelerator(const AcceleratorRequest& request,
-                               const std::filesystem::path& cache_file,
-                               const std::string& cache_key,
-                               const std::function<bool()>& kvm_available,
-                               const std::function<bool(Accelerator)>& probe_boot);
+// The accelerator to use when it can be told without booting: the fixed
+// request, TCG without a usable /dev/kvm, or the verdict cached in
+// `cache_file` for this host. nullopt: a probe boot under KVM (a real guest
+// with a short deadline) must decide, and its verdict is then recorded.
+// Reads files: call it off the event loop.
+std::optional<Accelerator> decide_accelerator_without_probe(const AcceleratorRequest& request,
+                                                            const std::filesystem::path& cache_file,
+                                                            const std::string& cache_key,
+                                                            const std::function<bool()>& kvm_available);
 
-// Records that `a` failed to boot a guest after all (e.g. a later boot hit its
-// deadline), so the next choice does not pick it again.
-void record_accelerator_failure(const std::filesystem::path& cache_file, const std::string& cache_key,
-                                Accelerator a);
+// Records what a probe boot found, or that KVM failed to boot a guest after
+// all (verdict kTcg), so the next start does not pick it again.
+void record_accelerator_verdict(const std::filesystem::path& cache_file, const std::string& cache_key,
+                                Accelerator verdict);
 
 }  // namespace sandboxd::vm

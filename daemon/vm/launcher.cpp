@@ -28,79 +28,114 @@ std::string find_program(const std::string& name) {
   return "";
 }
 
-VmLauncher::VmLauncher(boost::asio::io_context& io, LauncherSettings settings)
-    : io_(io), settings_(std::move(settings)) {}
-
-bool VmLauncher::seccomp_supported(const std::string& qemu_binary) {
-  if (!seccomp_) {
-    // QEMU lists -sandbox in its help only when built with seccomp.
-    std::string cmd = "'" + qemu_binary + "' -help 2>/dev/null";
-    seccomp_ = false;
-    if (FILE* f = ::popen(cmd.c_str(), "r")) {
-      char line[512];
-      while (std::fgets(line, sizeof line, f)) {
-        if (std::string_view(line).rfind("-sandbox", 0) == 0) seccomp_ = true;
-      }
-      ::pclose(f);
+bool qemu_has_seccomp(const std::string& qemu_binary) {
+  // QEMU lists -sandbox in its help only when built with seccomp.
+  std::string cmd = "'" + qemu_binary + "' -help 2>/dev/null";
+  bool found = false;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::string_view(line).rfind("-sandbox", 0) == 0) found = true;
     }
+    ::pclose(f);
   }
-  return *seccomp_;
+  return found;
 }
 
-Accelerator VmLauncher::accelerator(const VmSpec& probe_spec) {
-  if (accelerator_) return *accelerator_;
-  auto cache_file = settings_.cache_dir / "accelerator";
-  auto key = accelerator_cache_key(probe_spec.qemu_binary);
-  accelerator_ = choose_accelerator(settings_.accelerator, cache_file, key, kvm_device_usable, [&](Accelerator a) {
-    // A probe boot on its own io_context: this runs once per host, before any
-    // sandbox exists, so blocking here blocks nothing else.
-    spdlog::info("probing whether {} boots a guest here (once per host)", to_string(a));
-    boost::asio::io_context probe_io;
-    VmSpec spec = probe_spec;
-    spec.accelerator = a;
-    spec.boot_deadline = settings_.kvm_probe_deadline;
-    spec.network = NetworkMode::kNone;  // the probe asks only whether the guest boots; no DHCP wait
-    spec.on_spawned = nullptr;
-    spec.seccomp_sandbox = seccomp_supported(spec.qemu_binary);
-    bool ok = false;
-    std::shared_ptr<Vm> booted;
-    Vm::boot(probe_io, spec, [&](Expected<std::shared_ptr<Vm>, BootError> r) {
-      ok = r.has_value();
-      if (ok) booted = *r;
-      else spdlog::info("{} probe failed: {}", to_string(a), r.error().message.substr(0, 300));
-    });
-    probe_io.run_for(settings_.kvm_probe_deadline + std::chrono::seconds(2));
-    if (booted) booted->kill();
-    spdlog::info("accelerator verdict: {}", ok ? to_string(a) : "tcg");
-    return ok;
-  });
-  return *accelerator_;
-}
+// What the worker finds out about the host before the first boot.
+struct VmLauncher::HostFacts {
+  bool seccomp = false;
+  std::string cache_key;
+  std::optional<Accelerator> decided;  // nullopt: a KVM probe boot must decide
+};
+
+VmLauncher::VmLauncher(boost::asio::io_context& io, LauncherSettings settings, service::BlockingWork& blocking)
+    : io_(io), settings_(std::move(settings)), blocking_(blocking) {}
+
+VmLauncher::~VmLauncher() { *alive_ = false; }
 
 void VmLauncher::launch(VmSpec spec, Vm::BootCallback done) {
-  spec.accelerator = accelerator(spec);
-  spec.seccomp_sandbox = spec.seccomp_sandbox && seccomp_supported(spec.qemu_binary);
-  attempt(std::move(spec), 1, std::move(done));
+  if (accelerator_) {
+    spec.accelerator = *accelerator_;
+    spec.seccomp_sandbox = spec.seccomp_sandbox && seccomp_;
+    attempt(std::move(spec), 1, std::move(done));
+    return;
+  }
+  if (!preparing_) prepare(spec);
+  waiting_.emplace_back(std::move(spec), std::move(done));
+}
+
+void VmLauncher::prepare(const VmSpec& probe_spec) {
+  preparing_ = true;
+  auto cache_file = settings_.cache_dir / "accelerator";
+  blocking_.run(
+      [qemu = probe_spec.qemu_binary, request = settings_.accelerator, cache_file] {
+        HostFacts facts;
+        facts.seccomp = qemu_has_seccomp(qemu);
+        facts.cache_key = accelerator_cache_key(qemu);
+        facts.decided = decide_accelerator_without_probe(request, cache_file, facts.cache_key, kvm_device_usable);
+        return facts;
+      },
+      [this, alive = alive_, probe_spec](HostFacts facts) {
+        if (!*alive) return;
+        seccomp_ = facts.seccomp;
+        if (facts.decided) return prepared(*facts.decided);
+        probe_kvm(probe_spec, facts.cache_key);
+      });
+}
+
+void VmLauncher::probe_kvm(const VmSpec& probe_spec, std::string cache_key) {
+  // A probe boot like any other, on the loop: once per host, before any
+  // sandbox uses KVM.
+  spdlog::info("probing whether kvm boots a guest here (once per host)");
+  VmSpec spec = probe_spec;
+  spec.accelerator = Accelerator::kKvm;
+  spec.boot_deadline = settings_.kvm_probe_deadline;
+  spec.network = NetworkMode::kNone;  // the probe asks only whether the guest boots; no DHCP wait
+  spec.extra_ports.clear();
+  spec.on_spawned = nullptr;
+  spec.seccomp_sandbox = spec.seccomp_sandbox && seccomp_;
+  Vm::boot(io_, spec, [this, alive = alive_, cache_key](Expected<std::shared_ptr<Vm>, BootError> r) {
+    if (!*alive) return;
+    if (r) (*r)->kill();
+    else spdlog::info("kvm probe failed: {}", r.error().message.substr(0, 300));
+    Accelerator verdict = r ? Accelerator::kKvm : Accelerator::kTcg;
+    spdlog::info("accelerator verdict: {}", to_string(verdict));
+    blocking_.run([cache_file = settings_.cache_dir / "accelerator", cache_key,
+                   verdict] { record_accelerator_verdict(cache_file, cache_key, verdict); },
+                  [] {});
+    prepared(verdict);
+  });
+}
+
+void VmLauncher::prepared(Accelerator accelerator) {
+  accelerator_ = accelerator;
+  preparing_ = false;
+  auto waiting = std::move(waiting_);
+  for (auto& [spec, done] : waiting) launch(std::move(spec), std::move(done));
 }
 
 void VmLauncher::attempt(VmSpec spec, unsigned attempt_no, Vm::BootCallback done) {
-  Vm::boot(io_, spec, [this, spec, attempt_no, done = std::move(done)](Expected<std::shared_ptr<Vm>, BootError> r) mutable {
-    if (r || r.error().kind != BootFailure::kDeadline || attempt_no >= settings_.boot_attempts) {
-      done(std::move(r));
-      return;
-    }
-    ++boot_hangs_;
-    if (spec.accelerator == Accelerator::kKvm && !settings_.accelerator.fixed) {
-      spdlog::warn("KVM boot missed its deadline; using TCG from now on");
-      record_accelerator_failure(settings_.cache_dir / "accelerator", accelerator_cache_key(spec.qemu_binary),
-                                 Accelerator::kKvm);
-      accelerator_ = Accelerator::kTcg;
-      spec.accelerator = Accelerator::kTcg;
-    } else {
-      spdlog::warn("guest boot hung (attempt {} of {}), retrying", attempt_no, settings_.boot_attempts);
-    }
-    attempt(std::move(spec), attempt_no + 1, std::move(done));
-  });
+  Vm::boot(io_, spec,
+           [this, alive = alive_, spec, attempt_no, done = std::move(done)](Expected<std::shared_ptr<Vm>, BootError> r) mutable {
+             if (!*alive) return;
+             if (r || r.error().kind != BootFailure::kDeadline || attempt_no >= settings_.boot_attempts) {
+               done(std::move(r));
+               return;
+             }
+             ++boot_hangs_;
+             if (spec.accelerator == Accelerator::kKvm && !settings_.accelerator.fixed) {
+               spdlog::warn("KVM boot missed its deadline; using TCG from now on");
+               blocking_.run([cache_file = settings_.cache_dir / "accelerator", qemu = spec.qemu_binary] {
+                 record_accelerator_verdict(cache_file, accelerator_cache_key(qemu), Accelerator::kTcg);
+               }, [] {});
+               accelerator_ = Accelerator::kTcg;
+               spec.accelerator = Accelerator::kTcg;
+             } else {
+               spdlog::warn("guest boot hung (attempt {} of {}), retrying", attempt_no, settings_.boot_attempts);
+             }
+             attempt(std::move(spec), attempt_no + 1, std::move(done));
+           });
 }
 
 }  // namespace sandboxd::vm

@@ -17,12 +17,15 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/enum_names.hpp"
+
 namespace sandboxd::vm {
 
 enum class NetworkMode { kNone, kSlirp, kStack };
-
-const char* to_string(NetworkMode mode);
-std::optional<NetworkMode> network_mode_from_string(std::string_view s);
+inline constexpr auto kNetworkModeNames =
+    make_enum_names(EnumName<NetworkMode>{NetworkMode::kNone, "none"}, EnumName<NetworkMode>{NetworkMode::kSlirp, "slirp"},
+                    EnumName<NetworkMode>{NetworkMode::kStack, "stack"});
+inline std::string_view to_string(NetworkMode mode) { return kNetworkModeNames.name(mode); }
 
 inline constexpr unsigned kMinMtu = 576;    // the least every IPv4 host must accept
 inline constexpr unsigned kMaxMtu = 65520;  // virtio-net's host_mtu limit in QEMU

@@ -114,7 +114,13 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
             self->timer_.cancel();
             self->finish_boot(self);
           },
-      .on_closed = [](const std::string&) {},
+      .on_closed =
+          [weak](const std::string& why) {
+            auto self = weak.lock();
+            if (!self || self->boot_done_) return;  // before the hello, QEMU's exit or the deadline reports
+            auto handlers = std::move(self->agent_lost_handlers_);
+            for (auto& h : handlers) h(why);
+          },
       .on_protocol_problem = [](const std::string&) {},
   });
 
@@ -141,7 +147,7 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
     self->finish_boot(Unexpected{BootError{
         BootFailure::kDeadline, "the guest agent did not answer within " +
                                     std::to_string(self->spec_.boot_deadline.count()) + " ms (accelerator " +
-                                    to_string(self->spec_.accelerator) + "); console:\n" + tail}});
+                                    std::string(to_string(self->spec_.accelerator)) + "); console:\n" + tail}});
   });
 }
 
@@ -191,6 +197,10 @@ void Vm::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
 }
 
 void Vm::kill() { process_->kill(); }
+
+void Vm::on_agent_lost(std::function<void(const std::string&)> handler) {
+  agent_lost_handlers_.push_back(std::move(handler));
+}
 
 void Vm::on_exit(std::function<void(const std::string&)> handler) {
   if (process_->exited()) {

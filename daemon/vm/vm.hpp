@@ -84,6 +84,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
   void kill();
   // Runs when QEMU exits for any reason, with a description of why.
   void on_exit(std::function<void(const std::string&)> handler);
+  // Runs when the guest agent's channel closes after the boot (QEMU may
+  // still run, or be about to report its exit).
+  void on_agent_lost(std::function<void(const std::string&)> handler);
 
  private:
   Vm(boost::asio::io_context& io, VmSpec spec);
@@ -104,6 +107,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::chrono::steady_clock::time_point spawned_at_;
   std::chrono::microseconds boot_time_{0};
   std::vector<std::function<void(const std::string&)>> exit_handlers_;
+  std::vector<std::function<void(const std::string&)>> agent_lost_handlers_;
 };
 
 }  // namespace sandboxd::vm

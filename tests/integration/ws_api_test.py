@@ -325,7 +325,7 @@ class DaemonLifeTest(unittest.TestCase):
                 probe = socket.socket(socket.AF_UNIX)
                 probe.connect(second.socket_path)
                 probe.close()
-                leftovers = [n for n in os.listdir(second.runtime_dir) if n not in ("daemon.lock", "daemon.pid", "api.sock", "sandboxes")]
+                leftovers = [n for n in os.listdir(second.runtime_dir) if n not in ("daemon.lock", "daemon.pid", "endpoints.json", "api.sock", "sandboxes")]
                 self.assertEqual(leftovers, [])
             finally:
                 self.assertEqual(second.stop(), 0)

@@ -16,7 +16,7 @@ vm::VmSpec vm_spec_for(const std::string& image_name) {
   return spec;
 }
 
-BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest{}, vm::default_cache_dir()}) {
+BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest{}, vm::default_cache_dir()}, blocking_) {
   vm::VmSpec spec = vm_spec_for(options.image);
   spec.memory_mib = options.memory_mib;
   spec.cpus = options.cpus;

@@ -55,6 +55,7 @@ class BootedVm {
 
  private:
   boost::asio::io_context io_;
+  service::BlockingWork blocking_{io_.get_executor()};
   vm::VmLauncher launcher_;
   std::shared_ptr<vm::Vm> vm_;
   std::deque<std::uint32_t> ids_;

@@ -32,12 +32,9 @@ std::string_view never_reachable(Ipv4Address a) {
 
 }  // namespace
 
-std::string_view to_string(EgressMode mode) { return mode == EgressMode::kAllowAll ? "allow-all" : "deny-all"; }
-
 Expected<EgressMode, std::string> parse_egress_mode(std::string_view text) {
-  if (text == "allow-all") return EgressMode::kAllowAll;
-  if (text == "deny-all") return EgressMode::kDenyAll;
-  return Unexpected{"unknown egress mode '" + std::string(text) + "' (allow-all, deny-all)"};
+  if (auto mode = kEgressModeNames.parse(text)) return *mode;
+  return Unexpected{"unknown egress mode '" + std::string(text) + "' (" + kEgressModeNames.choices() + ")"};
 }
 
 Expected<std::pair<std::string, Ipv4Address>, std::string> parse_host_alias(std::string_view text) {

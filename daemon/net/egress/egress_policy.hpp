@@ -20,13 +20,15 @@
 
 #include "daemon/net/stack/flow_key.hpp"
 #include "daemon/net/wire/address.hpp"
+#include "protocol/enum_names.hpp"
 #include "protocol/expected.hpp"
 
 namespace sandboxd::net {
 
 enum class EgressMode { kAllowAll, kDenyAll };
-
-std::string_view to_string(EgressMode mode);
+inline constexpr auto kEgressModeNames = make_enum_names(EnumName<EgressMode>{EgressMode::kDenyAll, "deny-all"},
+                                                         EnumName<EgressMode>{EgressMode::kAllowAll, "allow-all"});
+inline std::string_view to_string(EgressMode mode) { return kEgressModeNames.name(mode); }
 Expected<EgressMode, std::string> parse_egress_mode(std::string_view text);
 
 struct HostAlias {

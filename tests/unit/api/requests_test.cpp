@@ -50,10 +50,17 @@ TEST_CASE("requests: sandbox.create checks every member's type and range") {
   CHECK(ok->labels.at("job") == "42");
   CHECK(*ok->lifetime_s == 60);
   CHECK(*ok->idle_timeout_s == 0);
-  CHECK(*ok->egress == "allow-all");
+  CHECK(*ok->egress == sandboxd::net::EgressMode::kAllowAll);
   auto defaults = parse_create_sandbox(obj("{}"));
   REQUIRE(defaults);
   CHECK_FALSE(defaults->cpus);
+  CHECK_FALSE(defaults->key);
+  auto keyed = parse_create_sandbox(obj(R"({"key": "job-42/attempt-1"})"));
+  REQUIRE(keyed);
+  CHECK(*keyed->key == "job-42/attempt-1");
+  CHECK(field_of(parse_create_sandbox(obj(R"({"key": ""})")).error()) == "key");
+  CHECK(field_of(parse_create_sandbox(obj(R"({"key": 7})")).error()) == "key");
+  CHECK(field_of(parse_create_sandbox(obj(("{\"key\": \"" + std::string(129, 'k') + "\"}").c_str())).error()) == "key");
 
   CHECK(field_of(parse_create_sandbox(obj(R"({"cpus": "2"})")).error()) == "cpus");
   CHECK(field_of(parse_create_sandbox(obj(R"({"cpus": 0})")).error()) == "cpus");

@@ -116,10 +116,10 @@ TEST_CASE("qemu command: network stack hands QEMU the inherited fd as a stream n
 
 TEST_CASE("network mode: names are parsed strictly and round-trip") {
   for (auto m : {NetworkMode::kNone, NetworkMode::kSlirp, NetworkMode::kStack})
-    CHECK(network_mode_from_string(to_string(m)) == m);
-  CHECK_FALSE(network_mode_from_string("user").has_value());
-  CHECK_FALSE(network_mode_from_string("Stack").has_value());
-  CHECK_FALSE(network_mode_from_string("").has_value());
+    CHECK(kNetworkModeNames.parse(to_string(m)) == m);
+  CHECK_FALSE(kNetworkModeNames.parse("user").has_value());
+  CHECK_FALSE(kNetworkModeNames.parse("Stack").has_value());
+  CHECK_FALSE(kNetworkModeNames.parse("").has_value());
 }
 
 TEST_CASE("host tsc: cpu MHz is read as kHz without rounding") {
@@ -132,37 +132,29 @@ TEST_CASE("host tsc: cpu MHz is read as kHz without rounding") {
 }
 
 TEST_CASE("accelerator: a fixed request is obeyed without probing") {
-  int probes = 0;
-  auto a = choose_accelerator({Accelerator::kTcg}, temp_dir() / "none", "k", [] { return true; },
-                              [&](Accelerator) { return ++probes, true; });
+  auto a = decide_accelerator_without_probe({Accelerator::kTcg}, temp_dir() / "none", "k", [] { return true; });
   CHECK(a == Accelerator::kTcg);
-  CHECK(probes == 0);
 }
 
 TEST_CASE("accelerator: without a usable /dev/kvm, TCG and no probe") {
-  int probes = 0;
-  auto a = choose_accelerator({}, temp_dir() / "none", "k", [] { return false; },
-                              [&](Accelerator) { return ++probes, true; });
+  auto a = decide_accelerator_without_probe({}, temp_dir() / "none", "k", [] { return false; });
   CHECK(a == Accelerator::kTcg);
-  CHECK(probes == 0);
 }
 
-TEST_CASE("accelerator: a KVM that cannot boot a guest falls back to TCG, and the verdict is cached") {
+TEST_CASE("accelerator: a usable /dev/kvm with no verdict needs a probe, whose verdict is then cached per host") {
   auto file = temp_dir() / "accel-fallback";
   std::filesystem::remove(file);
-  int probes = 0;
-  auto probe_fails = [&](Accelerator) { return ++probes, false; };
-  CHECK(choose_accelerator({}, file, "host-1", [] { return true; }, probe_fails) == Accelerator::kTcg);
-  CHECK(choose_accelerator({}, file, "host-1", [] { return true; }, probe_fails) == Accelerator::kTcg);
-  CHECK(probes == 1);
+  auto kvm = [] { return true; };
+  CHECK_FALSE(decide_accelerator_without_probe({}, file, "host-1", kvm).has_value());
+  record_accelerator_verdict(file, "host-1", Accelerator::kTcg);
+  CHECK(decide_accelerator_without_probe({}, file, "host-1", kvm) == Accelerator::kTcg);
   // Another host (or QEMU, or kernel) probes again.
-  auto probe_works = [&](Accelerator) { return ++probes, true; };
-  CHECK(choose_accelerator({}, file, "host-2", [] { return true; }, probe_works) == Accelerator::kKvm);
-  CHECK(probes == 2);
+  CHECK_FALSE(decide_accelerator_without_probe({}, file, "host-2", kvm).has_value());
+  record_accelerator_verdict(file, "host-2", Accelerator::kKvm);
+  CHECK(decide_accelerator_without_probe({}, file, "host-2", kvm) == Accelerator::kKvm);
   // A later failure under KVM is remembered.
-  record_accelerator_failure(file, "host-2", Accelerator::kKvm);
-  CHECK(choose_accelerator({}, file, "host-2", [] { return true; }, probe_works) == Accelerator::kTcg);
-  CHECK(probes == 2);
+  record_accelerator_verdict(file, "host-2", Accelerator::kTcg);
+  CHECK(decide_accelerator_without_probe({}, file, "host-2", kvm) == Accelerator::kTcg);
 }
 
 TEST_CASE("accelerator: requests are parsed strictly") {

@@ -1,0 +1,105 @@
+#include "daemon/api/wire_format.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include "protocol/ws/binary_frame.hpp"
+
+namespace sandboxd::api {
+namespace json = boost::json;
+
+namespace {
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+json::object to_json(const session::SandboxInfo& s) {
+  json::object labels;
+  for (const auto& [k, v] : s.labels) labels[k] = v;
+  json::object o{{"id", s.id},
+                 {"state", to_string(s.state)},
+                 {"image", s.image},
+                 {"cpus", s.cpus},
+                 {"memory_mib", s.memory_mib},
+                 {"labels", std::move(labels)},
+                 {"created_at", unix_ms(s.created_at)},
+                 {"idle_timeout_s", s.idle_timeout_s},
+                 {"egress", to_string(s.egress)},
+                 {"from_pool", s.from_pool},
+                 {"execs_running", s.execs_running}};
+  if (s.expires_at) o["expires_at"] = unix_ms(*s.expires_at);
+  else o["expires_at"] = nullptr;
+  if (s.key) o["key"] = *s.key;
+  else o["key"] = nullptr;
+  o["boot_ms"] = s.boot_ms;
+  return o;
+}
+
+void add_exit_members(const session::ExitInfo& exit, json::object& out) {
+  out["reason"] = exit.reason;
+  if (exit.exit_code) out["exit_code"] = *exit.exit_code;
+  else out["exit_code"] = nullptr;
+  if (exit.signal) out["signal"] = *exit.signal;
+  else out["signal"] = nullptr;
+  out["duration_ms"] = exit.duration_ms;
+  out["message"] = exit.message;
+  if (!exit.sandbox_reason.empty()) out["sandbox_reason"] = exit.sandbox_reason;
+  else out["sandbox_reason"] = nullptr;
+}
+
+json::object to_json(const session::ExecInfo& e) {
+  json::array argv;
+  for (const auto& a : e.argv) argv.emplace_back(a);
+  json::object o{{"id", e.id},
+                 {"sandbox", e.sandbox},
+                 {"argv", std::move(argv)},
+                 {"pty", e.pty},
+                 {"stdin", e.stdin_open},
+                 {"state", to_string(e.state)},
+                 {"started_at", unix_ms(e.started_at)},
+                 {"first_seq", e.first_seq},
+                 {"last_seq", e.last_seq}};
+  if (e.pid) o["pid"] = e.pid;
+  else o["pid"] = nullptr;
+  if (e.exit) {
+    json::object x;
+    add_exit_members(*e.exit, x);
+    o["exit"] = std::move(x);
+  } else {
+    o["exit"] = nullptr;
+  }
+  return o;
+}
+
+std::string sandbox_state_event(const session::SandboxStateEvent& event) {
+  json::object o{{"type", "event"}, {"event", "sandbox.state"}, {"sandbox", event.sandbox}, {"state", to_string(event.state)}};
+  if (!event.reason.empty()) o["reason"] = event.reason;
+  if (!event.detail.empty()) o["detail"] = event.detail;
+  return json::serialize(o);
+}
+
+std::string WsLogFormat::output(const session::ExecIds& ids, std::uint64_t seq, protocol::Stream stream,
+                                ByteSpan data) const {
+  auto kind = stream == protocol::Stream::kStderr ? protocol::ws::BinaryKind::kStderr : protocol::ws::BinaryKind::kStdout;
+  Bytes header = protocol::ws::output_frame_header(kind, ids.exec, seq);
+  std::string message;
+  message.reserve(header.size() + data.size());
+  message.append(as_chars(header));
+  message.append(as_chars(data));
+  return message;
+}
+
+std::string WsLogFormat::event(const session::ExecIds& ids, std::uint64_t seq, const session::ExecEvent& event) const {
+  using Kind = session::ExecEvent::Kind;
+  const char* name = event.kind == Kind::kStarted ? "exec.started" : event.kind == Kind::kTimedOut ? "exec.timed_out" : "exec.exit";
+  json::object o{{"type", "event"}, {"event", name}, {"exec", ids.exec}, {"sandbox", ids.sandbox}};
+  switch (event.kind) {
+    case Kind::kStarted: o["pid"] = event.pid; break;
+    case Kind::kTimedOut: o["timeout_ms"] = event.timeout_ms; break;
+    case Kind::kExit: add_exit_members(event.exit, o); break;
+  }
+  o["seq"] = seq;
+  return json::serialize(o);
+}
+
+}  // namespace sandboxd::api

@@ -1,0 +1,53 @@
+// What a client may ask the sandbox service to do, as typed values.
+//
+// The API layer builds these from the wire (api/requests.hpp) and has
+// already checked every member's type and its fixed range there; what depends
+// on the daemon's configuration (max_cpus, the per-token limits, ...) is
+// checked where the request is carried out. Absent optional members take the
+// service's defaults (session/service_config.hpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/net/egress/egress_policy.hpp"
+
+namespace sandboxd::session {
+
+using Labels = std::map<std::string, std::string>;
+
+struct CreateSandboxParams {
+  std::optional<std::string> image;
+  std::optional<unsigned> cpus;
+  std::optional<unsigned> memory_mib;
+  std::vector<std::string> env;  // NAME=value, for every exec
+  Labels labels;
+  std::optional<std::uint32_t> lifetime_s;      // 0: none
+  std::optional<std::uint32_t> idle_timeout_s;  // 0: none
+  std::optional<net::EgressMode> egress;
+  // Client-chosen, unique per owner: a create with the key of a sandbox that
+  // exists (booting or live) starts nothing and answers with that sandbox.
+  std::optional<std::string> key;
+};
+
+struct TerminalParams {
+  std::uint16_t cols = 80;
+  std::uint16_t rows = 24;
+  std::string term = "xterm-256color";
+};
+
+struct ExecStartParams {
+  std::string sandbox;
+  std::string exec_id;  // empty: the service picks one
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // NAME=value
+  std::string cwd;
+  std::uint64_t timeout_ms = 0;  // 0: none
+  bool stdin_open = false;
+  std::optional<TerminalParams> pty;
+};
+
+}  // namespace sandboxd::session

@@ -1,0 +1,76 @@
+// What a client is shown of a sandbox and of an exec, and the sandbox's state
+// changes as they happen: plain values, which the API layer puts on its wire.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/session/exit_info.hpp"
+#include "daemon/session/requests.hpp"
+#include "protocol/enum_names.hpp"
+
+namespace sandboxd::session {
+
+// booting -> ready -> stopping -> exited; booting -> exited when the boot
+// fails or the sandbox is destroyed first; ready -> crashed when its VM or
+// guest agent goes away on its own.
+enum class SandboxState { kBooting, kReady, kStopping, kExited, kCrashed };
+inline constexpr auto kSandboxStateNames = make_enum_names(
+    EnumName<SandboxState>{SandboxState::kBooting, "booting"}, EnumName<SandboxState>{SandboxState::kReady, "ready"},
+    EnumName<SandboxState>{SandboxState::kStopping, "stopping"},
+    EnumName<SandboxState>{SandboxState::kExited, "exited"}, EnumName<SandboxState>{SandboxState::kCrashed, "crashed"});
+inline std::string_view to_string(SandboxState s) { return kSandboxStateNames.name(s); }
+
+// starting -> running -> exited; starting -> exited when the start fails.
+enum class ExecState { kStarting, kRunning, kExited };
+inline constexpr auto kExecStateNames =
+    make_enum_names(EnumName<ExecState>{ExecState::kStarting, "starting"},
+                    EnumName<ExecState>{ExecState::kRunning, "running"}, EnumName<ExecState>{ExecState::kExited, "exited"});
+inline std::string_view to_string(ExecState s) { return kExecStateNames.name(s); }
+
+struct SandboxInfo {
+  std::string id;
+  SandboxState state = SandboxState::kBooting;
+  std::string image;
+  unsigned cpus = 0;
+  unsigned memory_mib = 0;
+  Labels labels;
+  std::optional<std::string> key;
+  std::chrono::system_clock::time_point created_at;
+  std::optional<std::chrono::system_clock::time_point> expires_at;
+  std::uint32_t idle_timeout_s = 0;
+  net::EgressMode egress = net::EgressMode::kDenyAll;
+  bool from_pool = false;
+  std::int64_t boot_ms = 0;
+  std::size_t execs_running = 0;
+};
+
+struct ExecInfo {
+  std::string id;
+  std::string sandbox;
+  std::vector<std::string> argv;
+  bool pty = false;
+  bool stdin_open = false;
+  ExecState state = ExecState::kStarting;
+  std::uint32_t pid = 0;  // 0: not started (yet)
+  std::chrono::system_clock::time_point started_at;
+  std::uint64_t first_seq = 1;
+  std::uint64_t last_seq = 0;
+  std::optional<ExitInfo> exit;
+};
+
+struct SandboxStateEvent {
+  std::string sandbox;
+  SandboxState state = SandboxState::kReady;
+  // Why it is stopping, exited or crashed: destroyed, lifetime, idle,
+  // shutdown, boot_failed, qemu_exited, guest_lost. Empty for ready.
+  std::string reason;
+  // For crashed: QEMU's exit status, whether the OOM killer ran, the console tail.
+  std::string detail;
+};
+
+}  // namespace sandboxd::session

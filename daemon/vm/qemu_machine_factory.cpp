@@ -1,0 +1,87 @@
+#include "daemon/vm/qemu_machine_factory.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/vm/guest_image.hpp"
+
+namespace sandboxd::vm {
+
+// One machine on its way up: what the spawn made, kept until both the boot
+// and the record's writing have finished.
+struct QemuMachineFactory::Boot {
+  std::string record_id;
+  std::shared_ptr<net::SandboxNetwork> network;
+  unsigned records_pending = 0;
+  std::optional<Expected<std::shared_ptr<Vm>, BootError>> outcome;
+  MachineFactory::Created done;
+};
+
+QemuMachineFactory::QemuMachineFactory(boost::asio::io_context& io, VmLauncher& launcher, QemuMachineSettings settings,
+                                       std::shared_ptr<service::RuntimeRecords> records)
+    : io_(io), launcher_(launcher), settings_(std::move(settings)), records_(std::move(records)) {}
+
+void QemuMachineFactory::when_none_live(std::function<void()> done) {
+  if (count_->live == 0) return done();
+  count_->when_none.push_back(std::move(done));
+}
+
+void QemuMachineFactory::create(const MachineShape& shape, Created done) {
+  auto image = find_guest_image(shape.image, settings_.image_roots);
+  if (!image) {
+    boost::asio::post(io_, [done = std::move(done), message = image.error()] { done(Unexpected{message}); });
+    return;
+  }
+  VmSpec spec;
+  spec.image = *image;
+  spec.qemu_binary = settings_.qemu_binary;
+  spec.cpus = shape.cpus;
+  spec.memory_mib = shape.memory_mib;
+  spec.tsc_khz = settings_.tsc_khz;
+  spec.network = settings_.network;
+  spec.mtu = settings_.stack.mtu;
+
+  auto boot = std::make_shared<Boot>();
+  boot->record_id = "vm-" + std::to_string(::getpid()) + "-" + std::to_string(next_serial_++);
+  boot->done = std::move(done);
+
+  // Hands the machine out once the boot is over and its record is on disk;
+  // a failed boot leaves nothing behind.
+  auto finish = [records = records_, count = count_, executor = io_.get_executor()](const std::shared_ptr<Boot>& b) {
+    if (!b->outcome || b->records_pending > 0) return;
+    auto report = std::move(b->done);
+    if (!report) return;
+    auto& outcome = *b->outcome;
+    if (!outcome) {
+      if (b->network) b->network->stop();
+      if (records) records->forget(b->record_id, [] {});
+      return report(Unexpected{outcome.error().message});
+    }
+    report(MachinePtr(std::make_unique<QemuMachine>(executor, *outcome, b->network, b->record_id, records, count)));
+  };
+
+  // Once per boot attempt (a retried boot is a new QEMU with a fresh link).
+  spec.on_spawned = [records = records_, stack = settings_.stack, policy = settings_.waiting_policy, boot,
+                     finish](Vm& vm) {
+    if (records) {
+      ++boot->records_pending;
+      records->record(boot->record_id, vm.process().pid(), [boot, finish](Expected<void, std::string> written) {
+        if (!written) spdlog::warn("runtime record {}: {}", boot->record_id, written.error());
+        --boot->records_pending;
+        finish(boot);
+      });
+    }
+    if (vm.spec().network != NetworkMode::kStack) return;
+    if (boot->network) boot->network->stop();
+    boot->network = net::SandboxNetwork::start(std::move(vm.network_link()), stack, policy);
+  };
+  launcher_.launch(spec, [boot, finish](Expected<std::shared_ptr<Vm>, BootError> r) {
+    boot->outcome = std::move(r);
+    finish(boot);
+  });
+}
+
+}  // namespace sandboxd::vm

@@ -1,0 +1,63 @@
+// The daemon's MachineFactory: everything spawning a sandbox machine means,
+// in one place. For each machine it finds the image, boots QEMU through the
+// launcher, writes the runtime record as soon as QEMU runs (on the blocking
+// worker; the machine is handed out only once it is written), attaches the
+// sandbox network the moment QEMU starts (the guest asks DHCP before it says
+// hello) with the waiting policy until a sandbox assigns its own, and on a
+// failed boot releases all of it before reporting.
+//
+// Used by the daemon's pool and by `sandboxd-host run` alike; `run` keeps no
+// runtime records (records is null).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/stack/stack_config.hpp"
+#include "daemon/service/runtime_records.hpp"
+#include "daemon/vm/launcher.hpp"
+#include "daemon/vm/machine_factory.hpp"
+#include "daemon/vm/network_mode.hpp"
+#include "daemon/vm/qemu_machine.hpp"
+
+namespace sandboxd::vm {
+
+struct QemuMachineSettings {
+  std::string qemu_binary;
+  std::vector<std::filesystem::path> image_roots;
+  std::optional<std::uint64_t> tsc_khz;
+  NetworkMode network = NetworkMode::kStack;
+  net::StackConfig stack;  // its mtu is the NIC's
+  // The policy of a machine's network until a sandbox assigns its own.
+  net::EgressPolicy waiting_policy;
+};
+
+class QemuMachineFactory final : public MachineFactory {
+ public:
+  QemuMachineFactory(boost::asio::io_context& io, VmLauncher& launcher, QemuMachineSettings settings,
+                     std::shared_ptr<service::RuntimeRecords> records);
+
+  void create(const MachineShape& shape, Created done) override;
+
+  // Machines created and not yet gone; `done` runs when there are none.
+  std::size_t live() const { return count_->live; }
+  void when_none_live(std::function<void()> done);
+
+ private:
+  struct Boot;
+
+  boost::asio::io_context& io_;
+  VmLauncher& launcher_;
+  QemuMachineSettings settings_;
+  std::shared_ptr<service::RuntimeRecords> records_;
+  std::shared_ptr<MachineCount> count_ = std::make_shared<MachineCount>();
+  std::uint64_t next_serial_ = 1;
+};
+
+}  // namespace sandboxd::vm
