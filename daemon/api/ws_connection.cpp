@@ -16,7 +16,10 @@ WsConnection::WsConnection(Socket socket, std::string id, std::size_t max_messag
       id_(std::move(id)),
       max_message_bytes_(max_message_bytes),
       server_name_(std::move(server_name)),
-      write_deadline_(ws_.get_executor()) {}
+      write_deadline_(ws_.get_executor()) {
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(ws_).set_option(boost::asio::socket_base::send_buffer_size(kSocketSendBuffer), ignored);
+}
 
 WsConnection::~WsConnection() = default;
 

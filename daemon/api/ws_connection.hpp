@@ -12,7 +12,10 @@
 //     connection is closed with 1008;
 //   - a write that has not completed after kWriteDeadline means the same,
 //     as does kIdleTimeout without a byte from the client (Beast pings it
-//     after half of that, and any live client answers).
+//     after half of that, and any live client answers);
+//   - the socket's own send buffer is held to kSocketSendBuffer (the kernel
+//     would grow it to 4 MiB), so that what a client leaves unread shows in
+//     the queue above instead of vanishing into the kernel.
 //
 // Closing: once a close is decided nothing more is handed up or queued;
 // what the client still sends is read and thrown away (so a client busy
@@ -48,6 +51,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
   static constexpr std::size_t kSendWindow = 1u << 20;
   static constexpr std::size_t kMaxQueuedText = 1u << 20;
+  static constexpr int kSocketSendBuffer = 1 << 20;
   static constexpr std::chrono::seconds kWriteDeadline{60};
   static constexpr std::chrono::seconds kIdleTimeout{300};
   static constexpr std::chrono::seconds kHandshakeTimeout{30};
