@@ -60,12 +60,19 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
       if (records) records->forget(b->record_id, [] {});
       return report(Unexpected{outcome.error().message});
     }
-    report(MachinePtr(std::make_unique<QemuMachine>(executor, *outcome, b->network, b->record_id, records, count)));
+    auto vm = std::move(*outcome);
+    b->outcome.reset();
+    report(MachinePtr(std::make_unique<QemuMachine>(executor, std::move(vm), std::move(b->network), b->record_id,
+                                                    records, count)));
   };
 
   // Once per boot attempt (a retried boot is a new QEMU with a fresh link).
-  spec.on_spawned = [records = records_, stack = settings_.stack, policy = settings_.waiting_policy, boot,
-                     finish](Vm& vm) {
+  // The VM keeps its spec, and with it this handler: it holds the boot
+  // weakly, or the two would keep each other alive.
+  spec.on_spawned = [records = records_, stack = settings_.stack, policy = settings_.waiting_policy,
+                     weak_boot = std::weak_ptr<Boot>(boot), finish](Vm& vm) {
+    auto boot = weak_boot.lock();
+    if (!boot) return;
     if (records) {
       ++boot->records_pending;
       records->record(boot->record_id, vm.process().pid(), [boot, finish](Expected<void, std::string> written) {

@@ -5,7 +5,7 @@
 namespace sandboxd::vm {
 
 VmPool::VmPool(boost::asio::io_context& io, MachineFactory& factory, PoolConfig config)
-    : io_(io), factory_(factory), config_(config), retry_timer_(io) {}
+    : factory_(factory), config_(config), retry_timer_(io) {}
 
 // Ready machines release themselves as they are destroyed with the slots.
 VmPool::~VmPool() { *alive_ = false; }

@@ -66,7 +66,6 @@ class VmPool final : public MachinePool {
   void release(MachinePtr machine);
   void check_stopped();
 
-  boost::asio::io_context& io_;
   MachineFactory& factory_;
   PoolConfig config_;
   std::map<MachineShape, Slot> slots_;
