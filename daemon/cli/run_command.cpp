@@ -195,9 +195,16 @@ int run_command(const RunOptions& options) {
                  static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
     std::cerr << "--- network counters\n" << machine->network_stats() << "daemon cpu seconds: " << cpu << "\n";
   }
-  // Nothing in the guest outlives the command: the machine's destructor
-  // kills QEMU and closes the network.
-  machine.reset();
+  // Nothing in the guest outlives the command: the machine is stopped, and
+  // the loop runs until QEMU has been reaped.
+  if (machine) {
+    bool gone = false;
+    machine->stop([&] { gone = true; });
+    io.restart();
+    while (!gone && io.run_one_for(std::chrono::seconds(10)) > 0) {
+    }
+    machine.reset();
+  }
   return result;
 }
 
