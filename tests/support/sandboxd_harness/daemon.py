@@ -1,5 +1,5 @@
 """`sandboxd-host serve` for a test: its own directory (runtime dir, token,
-log), any free port, and the checks every test makes when it stops.
+log), a port the kernel picks, and the checks every test makes when it stops.
 
 Ready means one thing: the daemon printed `sandboxd-host: ready` (it writes
 <runtime_dir>/endpoints.json before that line), and then endpoints.json says
