@@ -253,6 +253,13 @@ Error expect_error(AgentProcess& a, ErrorCode code, std::uint32_t id) {
   return std::get<Error>(m);
 }
 
+// The next message is an exec's ExecStarted: the pid it names.
+pid_t expect_started(AgentProcess& a) {
+  Message m = a.next();
+  REQUIRE(std::holds_alternative<ExecStarted>(m));
+  return static_cast<pid_t>(std::get<ExecStarted>(m).pid);
+}
+
 // Proves nothing else was queued before it: the next message is the Pong.
 void expect_nothing_pending(AgentProcess& a) {
   a.send(Ping{99});
@@ -554,9 +561,7 @@ TEST_CASE("agent: stdin beyond the window is refused and every byte is still ack
 TEST_CASE("agent: an exec reaped at zero credit still ends when a background child holds its pipe") {
   AgentProcess a;
   a.send(exec(1, {"sh", "-c", "sleep 30 & head -c " + std::to_string(kOutputWindow) + " /dev/zero"}));
-  Message started = a.next();
-  REQUIRE(std::holds_alternative<ExecStarted>(started));
-  auto pgid = static_cast<pid_t>(std::get<ExecStarted>(started).pid);
+  auto pgid = expect_started(a);
   std::uint64_t received = 0;
   while (received < kOutputWindow) {
     Message m = a.next();
@@ -598,9 +603,7 @@ TEST_CASE("agent: at most 256 execs run at once") {
 TEST_CASE("agent: end of stream kills the execs and exits 0") {
   AgentProcess a;
   a.send(exec(1, {"sleep", "100"}));
-  Message m = a.next();
-  REQUIRE(std::holds_alternative<ExecStarted>(m));
-  auto pid = static_cast<pid_t>(std::get<ExecStarted>(m).pid);
+  auto pid = expect_started(a);
   int status = a.hang_up_and_wait();
   REQUIRE(status != -1);
   CHECK(WIFEXITED(status));
@@ -611,9 +614,7 @@ TEST_CASE("agent: end of stream kills the execs and exits 0") {
 TEST_CASE("agent: shutdown under test kills the execs and exits 0") {
   AgentProcess a;
   a.send(exec(1, {"sleep", "100"}));
-  Message m = a.next();
-  REQUIRE(std::holds_alternative<ExecStarted>(m));
-  auto pid = static_cast<pid_t>(std::get<ExecStarted>(m).pid);
+  auto pid = expect_started(a);
   a.send(Shutdown{});
   int status = a.wait_exit();
   REQUIRE(status != -1);
@@ -633,9 +634,7 @@ TEST_CASE("agent: a pipe whose writer is gone does not spin the loop while credi
   AgentProcess a;
   // Fills the window, leaves more in the pipe, closes its end and lingers.
   a.send(exec(1, {"sh", "-c", "head -c 1500000 /dev/zero; exec >&- 2>&-; sleep 1"}));
-  Message started = a.next();
-  REQUIRE(std::holds_alternative<ExecStarted>(started));
-  auto pid = static_cast<pid_t>(std::get<ExecStarted>(started).pid);
+  auto pid = expect_started(a);
   std::uint64_t received = 0;
   while (received < kOutputWindow) {
     Message m = a.next();
@@ -755,9 +754,7 @@ TEST_CASE("agent: a pty exec's stdin closed at eof does not spin the loop") {
   // More than the terminal takes before cat reads, so the agent waits for
   // the fd to become writable before it reaches the eof.
   a.send(pty_exec(1, {"sh", "-c", "sleep 0.3; cat >/dev/null; echo eof; sleep 1"}, Terminal{80, 24}, true));
-  Message started = a.next();
-  REQUIRE(std::holds_alternative<ExecStarted>(started));
-  auto pid = static_cast<pid_t>(std::get<ExecStarted>(started).pid);
+  auto pid = expect_started(a);
   std::string lines;
   while (lines.size() < 64 * 1024) lines += std::string(63, 'x') + "\n";
   a.send(Stdin{1, true, bytes_of(lines)});
@@ -798,9 +795,7 @@ TEST_CASE("agent: what a pty held when its exec was reaped at zero credit is all
   for (std::uint32_t id = 1; id <= 5 && !reaped_at_zero_credit; ++id) {
     INFO("attempt " << id);
     a.send(pty_exec(id, {"head", "-c", std::to_string(total), "/dev/zero"}, Terminal{80, 24}));
-    Message started = a.next();
-    REQUIRE(std::holds_alternative<ExecStarted>(started));
-    auto pid = static_cast<pid_t>(std::get<ExecStarted>(started).pid);
+    auto pid = expect_started(a);
     std::uint64_t received = 0;
     while (received < kOutputWindow) {
       Message m = a.next();
