@@ -29,8 +29,11 @@ import subprocess
 import sys
 import threading
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness import procs  # noqa: E402
+from sandboxd_harness.host_peer import HostPeer, blob_sha256  # noqa: E402
+
 HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
-PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "net_peer.py")
 SIZE = 64 << 20
 CONNECTIONS = 100
 # The first host alias's address in the guest: URLs use it, as slirp's use
@@ -56,44 +59,18 @@ echo connections $a $b
 """
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu(stat_path):
-    """(comm, CPU seconds) of a process or thread, or None once it is gone."""
-    try:
-        with open(stat_path) as f:
-            raw = f.read()
-    except OSError:
-        return None
-    rest = raw[raw.rindex(")") + 2:].split()
-    return raw[raw.index("(") + 1:raw.rindex(")")], (int(rest[11]) + int(rest[12])) / TICK
-
-
 def host_network_cpu(run_pid):
     """CPU seconds so far of sandboxd-host and of QEMU's non-vCPU threads."""
-    total = (thread_cpu(f"/proc/{run_pid}/stat") or ("", 0.0))[1]
-    try:
-        with open(f"/proc/{run_pid}/task/{run_pid}/children") as f:
-            children = f.read().split()
-    except OSError:
-        children = []
-    for child in children:
-        comm = (thread_cpu(f"/proc/{child}/stat") or ("", 0.0))[0]
-        if not comm.startswith("qemu"):
-            continue
-        try:
-            tids = os.listdir(f"/proc/{child}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            t = thread_cpu(f"/proc/{child}/task/{tid}/stat")
-            if t and not t[0].startswith("CPU "):  # vCPU threads are "CPU n/TCG" or "CPU n/KVM"
-                total += t[1]
+    total = procs.cpu_seconds(run_pid)
+    for qemu in procs.qemu_descendants(run_pid):
+        for tid in procs.threads(qemu.pid):
+            t = procs.stat(qemu.pid, tid)
+            if t and not t.comm.startswith("CPU "):  # vCPU threads are "CPU n/TCG" or "CPU n/KVM"
+                total += t.cpu_seconds
     return total
 
 
-def run_peer(name, net_args, host, ports, blob_sha256):
+def run_peer(name, net_args, host, ports, blob_digest):
     script = SCRIPT.format(host=host, port=ports[0], ftp_port=ports[1], size=SIZE, n=CONNECTIONS)
     argv = [HOST, "run", "--memory", "512", *net_args, "--", "sh", "-c", script]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -118,7 +95,7 @@ def run_peer(name, net_args, host, ports, blob_sha256):
     if proc.returncode != 0:
         print(f"{name}: failed ({proc.returncode})\n{out}\n{err}")
         return None
-    if f"stored {SIZE} {blob_sha256}" not in out:
+    if f"stored {SIZE} {blob_digest}" not in out:
         print(f"{name}: the host did not receive the upload intact\n{out}")
         return None
     spans = {}
@@ -145,11 +122,9 @@ def median_of(rounds):
 
 def main():
     rounds = int(os.environ.get("NET_BENCH_ROUNDS", "3"))
-    blob_sha256 = subprocess.run([sys.executable, PEER, "--sha256", str(SIZE)], stdout=subprocess.PIPE,
-                                 text=True, check=True).stdout.strip()
-    peer = subprocess.Popen([sys.executable, PEER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    ready = peer.stdout.readline().split()
-    ports = (int(ready[1]), int(ready[3]))
+    blob_digest = blob_sha256(SIZE)
+    peer = HostPeer()
+    ports = (peer.http_port, peer.ftp_port)
     alias = ["--host-alias", "host.test=127.0.0.1", "--egress", "deny-all", "--net-stats"]
     peers = {
         "slirp": (["--net", "slirp"], "10.0.2.2"),
@@ -160,14 +135,13 @@ def main():
     try:
         for i in range(rounds):
             for name, (net_args, host) in peers.items():
-                r = run_peer(name, net_args, host, ports, blob_sha256)
+                r = run_peer(name, net_args, host, ports, blob_digest)
                 runs[name].append(r)
                 if r:
                     print(f"round {i + 1} {name:<12} download {r['download']:.1f} MB/s, upload {r['upload']:.1f} MB/s, "
                           f"{r['cps']:.1f} conn/s, host CPU {r['host_cpu_ms_per_mb']:.2f} ms/MB", flush=True)
     finally:
-        peer.stdin.close()
-        peer.wait(timeout=10)
+        peer.close()
     results = {name: median_of(rs) for name, rs in runs.items()}
     print(f"medians of {rounds} rounds:")
     print(f"{'peer':<12} {'download MB/s':>14} {'upload MB/s':>12} {'conn/s':>8} {'host CPU ms/MB':>15}")

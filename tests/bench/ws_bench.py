@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The WebSocket daemon's own costs, over the wire of WS_PROTOCOL.md.
 
-Starts `sandboxd-host serve` (its own daemons, on a free port of 127.0.0.1)
+Starts `sandboxd-host serve` (its own daemons, on 127.0.0.1, port 0)
 and prints, one labelled figure a line, asserting nothing but that things work:
 
   1. sandbox.create from the warm pool to the first stdout byte of `echo hi`
@@ -18,94 +18,33 @@ and prints, one labelled figure a line, asserting nothing but that things work:
 The direct figures come from running `$EXEC_BENCH --direct-only 64` in the
 same run (unset or empty: skipped, no ratios). Env: SANDBOXD_HOST, SANDBOXD_IMAGES, EXEC_BENCH.
 
-Needs Debian's python3-websocket (websocket-client). Also the library of
-ws_soak.py: Daemon, Client and the /proc helpers live here.
+Needs Debian's python3-websocket (websocket-client). The daemon, the client
+and the /proc readers are tests/support/sandboxd_harness, as for ws_soak.py
+and the integration tests.
 """
-import collections
-import itertools
-import json
 import os
 import re
-import shutil
-import signal
-import struct
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-import websocket
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness import procs  # noqa: E402
+from sandboxd_harness.daemon import SANDBOXD_HOST, Daemon  # noqa: E402
+from sandboxd_harness.frames import STDOUT, OutputFrame  # noqa: E402
 
-HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
 EXEC_BENCH = os.environ.get("EXEC_BENCH", "")
 MIB = 1 << 20
 THROUGHPUT_MIB = 64  # under TCG the guest writes ~5-8 MB/s: about 10 s a run
 THROUGHPUT_RUNS = 3  # the figure is the best run, on each side
-TICK = os.sysconf("SC_CLK_TCK")
+CLIENT_TIMEOUT = 600
 
 
 class BenchError(Exception):
     pass
 
 
-# --- /proc ------------------------------------------------------------------
-
-def proc_stat(pid):
-    """(comm, state, ppid, cpu seconds) of a process, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    comm = raw[raw.index("(") + 1:raw.rindex(")")]
-    rest = raw[raw.rindex(")") + 2:].split()
-    return comm, rest[0], int(rest[1]), (int(rest[11]) + int(rest[12])) / TICK
-
-
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def pss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def qemu_descendants(root):
-    """Live (not zombie) qemu processes below `root`."""
-    parent = {}
-    info = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        st = proc_stat(int(name))
-        if st:
-            parent[int(name)] = st[2]
-            info[int(name)] = st
-    found = []
-    for pid, st in info.items():
-        p = parent.get(pid)
-        while p and p != root:
-            p = parent.get(p)
-        if p == root and st[0].startswith("qemu") and st[1] != "Z":
-            found.append(pid)
-    return sorted(found)
-
+# --- the figures ------------------------------------------------------------
 
 def percentiles(values):
     """p50 and p95 as exec_bench.cpp takes them."""
@@ -113,233 +52,6 @@ def percentiles(values):
     at = lambda q: v[min(len(v) - 1, int(q * len(v)))]
     return at(0.50), at(0.95)
 
-
-# --- the daemon -------------------------------------------------------------
-
-class Daemon:
-    """`sandboxd-host serve` on 127.0.0.1, any free port, in a temp dir."""
-
-    def __init__(self, pool_size, name="bench"):
-        self.pool_size = pool_size
-        self.dir = tempfile.mkdtemp(prefix=f"sandboxd-ws-{name}-")
-        self.log_path = os.path.join(self.dir, "daemon.log")
-        self.log = []
-        self.port = None
-        self.seen_qemu = set()
-        self._ready = threading.Event()
-        argv = [HOST, "serve", "--listen", "127.0.0.1:0", "--socket", "none",
-                "--runtime-dir", os.path.join(self.dir, "run"),
-                "--token-file", os.path.join(self.dir, "token"),
-                "--pool-size", str(pool_size), "--network", "none"]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
-        self.pid = self.proc.pid
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 60
-        while not self._ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self._reader.join(2)
-                self.kill()
-                raise BenchError(f"daemon did not get ready (exit {self.proc.returncode}):\n" + self.tail())
-        if self.port is None:
-            raise BenchError("daemon ready but printed no listening address:\n" + self.tail())
-        with open(os.path.join(self.dir, "token")) as f:
-            self.token = f.read().strip()
-        self.url = f"ws://127.0.0.1:{self.port}/v1"
-
-    def _read_stderr(self):
-        with open(self.log_path, "w") as out:
-            for line in self.proc.stderr:
-                out.write(line)
-                out.flush()
-                self.log.append(line.rstrip("\n"))
-                m = re.search(r"listening on ws://[0-9.]+:(\d+)/v1", line)
-                if m:
-                    self.port = int(m.group(1))
-                if "sandboxd-host: ready" in line:
-                    self._ready.set()
-
-    def tail(self, n=30):
-        return "\n".join("  daemon: " + line for line in self.log[-n:])
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def rss_kib(self):
-        return vm_rss_kib(self.pid)
-
-    def fds(self):
-        return fd_count(self.pid)
-
-    def cpu_s(self):
-        st = proc_stat(self.pid)
-        return st[3] if st else 0.0
-
-    def qemus(self):
-        found = qemu_descendants(self.pid)
-        self.seen_qemu.update(found)
-        return found
-
-    def wait_pool_idle(self, count=None, timeout=180, window=1.5, max_busy=0.15):
-        """Waits until exactly `count` (default: the pool size) qemu children run
-        and none of them uses more than `max_busy` of a CPU over `window`
-        seconds: the pool is full and its VMs have booted. False on timeout."""
-        count = self.pool_size if count is None else count
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise BenchError("daemon exited:\n" + self.tail())
-            kids = self.qemus()
-            if len(kids) != count:
-                time.sleep(0.25)
-                continue
-            before = {pid: proc_stat(pid) for pid in kids}
-            time.sleep(window)
-            after = {pid: proc_stat(pid) for pid in kids}
-            if self.qemus() != kids or any(after[p] is None or before[p] is None for p in kids):
-                continue
-            if all(after[p][3] - before[p][3] <= max_busy * window for p in kids):
-                return True
-        return False
-
-    def stop(self, timeout=60):
-        """SIGTERM; returns a problem description or None."""
-        problem = None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                problem = f"daemon did not stop within {timeout} s of SIGTERM; killed"
-                self.kill()
-        self._reader.join(5)
-        rc = self.proc.returncode
-        if problem is None and rc != 0:
-            problem = f"daemon exited with {rc} after SIGTERM"
-        if problem is None and not any("sandboxd-host: stopped" in line and "unexpectedly" not in line
-                                       for line in self.log):
-            problem = "daemon stopped without its 'stopped' line"
-        time.sleep(0.2)
-        left = [p for p in self.seen_qemu if proc_stat(p) and proc_stat(p)[0].startswith("qemu")
-                and proc_stat(p)[1] != "Z"]
-        if left:
-            problem = (problem + "; " if problem else "") + f"qemu processes left running: {left}"
-        if problem:
-            problem += "\n" + self.tail()
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        return problem
-
-    def kill(self):
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait()
-
-
-# --- a client ---------------------------------------------------------------
-
-class Output:
-    """A binary output frame: kind (1 stdout, 2 stderr), exec id, seq, payload."""
-    __slots__ = ("kind", "exec", "seq", "data", "offset")
-
-    def __init__(self, data):
-        if len(data) < 2:
-            raise BenchError(f"binary frame of {len(data)} bytes")
-        n = data[1]
-        self.kind = data[0]
-        self.exec = data[2:2 + n].decode("ascii")
-        self.seq = struct.unpack_from(">Q", data, 2 + n)[0]
-        self.data = data
-        self.offset = 10 + n
-
-    def size(self):
-        return len(self.data) - self.offset
-
-    def payload(self):
-        return self.data[self.offset:]
-
-
-class ApiError(BenchError):
-    def __init__(self, message):
-        super().__init__(f"{message.get('code')}: {message.get('message')}")
-        self.reply = message
-
-
-class Client:
-    def __init__(self, daemon, timeout=600):
-        self.ws = websocket.create_connection(daemon.url, header=["Authorization: Bearer " + daemon.token],
-                                              suppress_origin=True, timeout=timeout)
-        self.ids = itertools.count(1)
-        self.backlog = collections.deque()
-        hello = self.recv()
-        if not isinstance(hello, dict) or hello.get("type") != "hello" or hello.get("protocol") != 1:
-            raise BenchError(f"expected a hello, got {hello!r}")
-        self.hello = hello
-
-    def close(self):
-        try:
-            self.ws.close()
-        except Exception:
-            pass
-
-    def recv(self):
-        """The next frame off the wire: a dict (text) or an Output (binary)."""
-        opcode, data = self.ws.recv_data()
-        if opcode == websocket.ABNF.OPCODE_TEXT:
-            return json.loads(data)
-        if opcode == websocket.ABNF.OPCODE_BINARY:
-            return Output(data)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            code = struct.unpack(">H", data[:2])[0] if len(data) >= 2 else None
-            raise BenchError(f"server closed the connection ({code} {data[2:]!r})")
-        raise BenchError(f"unexpected opcode {opcode}")
-
-    def next(self):
-        return self.backlog.popleft() if self.backlog else self.recv()
-
-    def send(self, op, **fields):
-        rid = next(self.ids)
-        self.ws.send(json.dumps({"id": rid, "op": op, **fields}))
-        return rid
-
-    def wait_reply(self, rid):
-        while True:
-            m = self.recv()
-            if isinstance(m, dict) and m.get("type") in ("response", "error") and m.get("id") == rid:
-                return m
-            self.backlog.append(m)
-
-    def call(self, op, **fields):
-        reply = self.wait_reply(self.send(op, **fields))
-        if reply["type"] == "error":
-            raise ApiError(reply)
-        return reply["result"]
-
-    def run(self, sandbox, exec_id, argv):
-        """exec.start and everything up to its exec.exit: (exit event, stdout, stderr)."""
-        rid = self.send("exec.start", sandbox=sandbox, exec=exec_id, argv=argv)
-        out, err = bytearray(), bytearray()
-        replied = False
-        while True:
-            m = self.next()
-            if isinstance(m, Output):
-                if m.exec == exec_id:
-                    (out if m.kind == 1 else err).extend(m.payload())
-                continue
-            if m.get("id") == rid and m.get("type") == "error":
-                raise ApiError(m)
-            if m.get("id") == rid:
-                replied = True
-                if m["result"].get("existing"):
-                    raise BenchError(f"exec id {exec_id} already existed")
-            elif m.get("type") == "event" and m.get("event") == "exec.exit" and m.get("exec") == exec_id:
-                if not replied:
-                    raise BenchError(f"exec.exit of {exec_id} before the exec.start response")
-                return m, bytes(out), bytes(err)
-
-
-# --- the figures ------------------------------------------------------------
 
 def fmt_ms(s):
     return f"{s * 1000:.2f} ms"
@@ -369,7 +81,7 @@ def bench_create_to_first_byte(daemon, samples):
     for i in range(samples):
         if not daemon.wait_pool_idle(timeout=120):
             refill_timeouts += 1
-        c = Client(daemon)
+        c = daemon.connect(timeout=CLIENT_TIMEOUT)
         try:
             t0 = time.perf_counter()
             sandbox = c.call("sandbox.create")["sandbox"]
@@ -378,18 +90,11 @@ def bench_create_to_first_byte(daemon, samples):
             rid = c.send("exec.start", sandbox=sandbox["id"], exec=exec_id, argv=["echo", "hi"])
             t2 = None
             out = bytearray()
-            while True:
-                m = c.recv()
-                if isinstance(m, Output):
-                    if m.exec == exec_id and m.kind == 1:
-                        if t2 is None:
-                            t2 = time.perf_counter()
-                        out.extend(m.payload())
-                    continue
-                if m.get("id") == rid and m.get("type") == "error":
-                    raise ApiError(m)
-                if m.get("type") == "event" and m.get("event") == "exec.exit" and m.get("exec") == exec_id:
-                    break
+            for m in c.exec_items(exec_id, request_id=rid):  # the last is exec.exit
+                if isinstance(m, OutputFrame) and m.kind == STDOUT:
+                    if t2 is None:
+                        t2 = time.perf_counter()
+                    out.extend(m.payload)
             if t2 is None or bytes(out) != b"hi\n" or m.get("exit_code") != 0:
                 raise BenchError(f"echo hi: stdout {bytes(out)!r}, exit {m}")
             c.call("sandbox.destroy", sandbox=sandbox["id"])
@@ -418,13 +123,13 @@ def bench_create_to_first_byte(daemon, samples):
 def bench_exec_round_trip(client, sandbox, direct):
     """2: exec.start -> exec.exit of `true`, 100 times in one sandbox."""
     for i in range(5):  # warm the guest's page cache, as exec-bench does
-        ev, _, _ = client.run(sandbox, f"warm-{i}", ["true"])
+        ev, _, _ = client.run(sandbox, ["true"], exec=f"warm-{i}")
         if ev.get("exit_code") != 0:
             raise BenchError(f"true failed: {ev}")
     times = []
     for i in range(100):
         t = time.perf_counter()
-        ev, _, _ = client.run(sandbox, f"true-{i}", ["true"])
+        ev, _, _ = client.run(sandbox, ["true"], exec=f"true-{i}")
         times.append(time.perf_counter() - t)
         if ev.get("reason") != "exited" or ev.get("exit_code") != 0:
             raise BenchError(f"true failed: {ev}")
@@ -441,32 +146,24 @@ def stream_head(daemon, client, sandbox, exec_id):
     """One `head -c 64M /dev/zero` counted in binary stdout frames:
     (MB/s, seconds, frames, client CPU s, daemon CPU s)."""
     size = THROUGHPUT_MIB * MIB
-    cpu0, dcpu0 = time.process_time(), daemon.cpu_s()
+    cpu0, dcpu0 = time.process_time(), daemon.cpu_seconds()
     t = time.perf_counter()
     rid = client.send("exec.start", sandbox=sandbox, exec=exec_id, argv=["head", "-c", str(size), "/dev/zero"])
     got, frames, last_seq, err = 0, 0, 0, bytearray()
-    while True:
-        m = client.next()
-        if isinstance(m, Output):
-            if m.exec != exec_id:
-                continue
+    for m in client.exec_items(exec_id, request_id=rid):  # the last is exec.exit
+        if isinstance(m, OutputFrame):
             if m.seq <= last_seq:
                 raise BenchError(f"seq went from {last_seq} to {m.seq}")
             last_seq = m.seq
-            if m.kind == 1:
-                got += m.size()
+            if m.kind == STDOUT:
+                got += m.size
                 frames += 1
             else:
-                err.extend(m.payload())
-            continue
-        if m.get("id") == rid and m.get("type") == "error":
-            raise ApiError(m)
-        if m.get("type") == "event" and m.get("event") == "exec.exit" and m.get("exec") == exec_id:
-            break
+                err.extend(m.payload)
     secs = time.perf_counter() - t
     if got != size or m.get("exit_code") != 0:
         raise BenchError(f"head -c {THROUGHPUT_MIB}M: {got} bytes, exit {m}, stderr {bytes(err)!r}")
-    return size / 1e6 / secs, secs, frames, time.process_time() - cpu0, daemon.cpu_s() - dcpu0
+    return size / 1e6 / secs, secs, frames, time.process_time() - cpu0, daemon.cpu_seconds() - dcpu0
 
 
 def bench_stdout_throughput(daemon, client, sandbox, direct):
@@ -485,26 +182,30 @@ def bench_stdout_throughput(daemon, client, sandbox, direct):
 
 def bench_pool_memory(pool):
     """4: memory of `pool` idle pooled VMs, against a pool-0 daemon."""
-    base = Daemon(0, "pool0")
+    base = Daemon(pool_size=0, unix_socket=False, name="ws-pool0")
     try:
-        time.sleep(3)
+        # Its RSS once it has settled: no VM, and the daemon itself idle.
+        if not base.wait_pool_idle(timeout=60, daemon_too=True):
+            raise BenchError("the pool-0 daemon did not go idle within 60 s")
         base_rss = base.rss_kib()
     finally:
         problem = base.stop()
+        base.cleanup()
         if problem:
             print("pool-0 daemon: " + problem)
-    d = Daemon(pool, f"pool{pool}")
+    d = Daemon(pool_size=pool, unix_socket=False, name=f"ws-pool{pool}")
     try:
         t = time.monotonic()
         if not d.wait_pool_idle(timeout=300):
-            raise BenchError(f"pool of {pool} not idle-full within 300 s: qemu children {d.qemus()}")
+            raise BenchError(f"pool of {pool} not idle-full within 300 s: qemu children {d.qemu_pids()}")
         fill_s = time.monotonic() - t
-        kids = d.qemus()
-        qemu_rss = sum(vm_rss_kib(p) for p in kids)
-        qemu_pss = sum(pss_kib(p) for p in kids)
+        kids = d.qemu_pids()
+        qemu_rss = sum(procs.vm_rss_kib(p) for p in kids)
+        qemu_pss = sum(procs.pss_kib(p) for p in kids)
         rss = d.rss_kib()
     finally:
         problem = d.stop()
+        d.cleanup()
         if problem:
             print(f"pool-{pool} daemon: " + problem)
     growth = rss - base_rss
@@ -519,15 +220,15 @@ def main():
     samples = int(os.environ.get("WS_BENCH_SAMPLES", "20"))
     mem_pool = int(os.environ.get("WS_BENCH_POOL", "4"))
     print("sandboxd WebSocket benchmark")
-    print(f"daemon: {HOST}")
+    print(f"daemon: {SANDBOXD_HOST}")
     direct = run_exec_bench()
 
-    d = Daemon(2, "main")
+    d = Daemon(pool_size=2, unix_socket=False, name="ws-main")
     ok = False
     try:
         bench_create_to_first_byte(d, samples)
         d.wait_pool_idle(timeout=120)
-        c = Client(d)
+        c = d.connect(timeout=CLIENT_TIMEOUT)
         try:
             sandbox = c.call("sandbox.create")["sandbox"]["id"]
             d.wait_pool_idle(timeout=120)  # the refill boot would disturb the figures
@@ -541,6 +242,7 @@ def main():
         print(f"benchmark failed: {e}\n{d.tail()}")
     finally:
         problem = d.stop()
+        d.cleanup()
         if problem:
             print("daemon: " + problem)
             ok = False

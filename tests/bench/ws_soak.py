@@ -18,9 +18,10 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ws_bench import HOST, MIB, BenchError, Client, Daemon  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness.daemon import SANDBOXD_HOST, Daemon, DaemonError  # noqa: E402
 
+MIB = 1 << 20
 POOL = 2
 WARMUP = 10
 RSS_SLACK = (0.10, 8 * MIB)  # relative, bytes
@@ -29,10 +30,10 @@ FD_SLACK = 4
 
 def cycle(daemon, i):
     """One cycle; returns (from_pool, None) or (None, what went wrong)."""
-    c = Client(daemon, timeout=300)
+    c = daemon.connect(timeout=300)
     try:
         sandbox = c.call("sandbox.create", labels={"soak": str(i)})["sandbox"]
-        ev, out, err = c.run(sandbox["id"], f"soak-{i}", ["echo", "soak"])
+        ev, out, err = c.run(sandbox["id"], ["echo", "soak"], exec=f"soak-{i}")
         destroyed = c.call("sandbox.destroy", sandbox=sandbox["id"])["sandbox"]
     finally:
         c.close()
@@ -49,10 +50,10 @@ def cycle(daemon, i):
 def measure(daemon, label):
     """RSS and fds with no connection open and the pool full and idle."""
     if not daemon.wait_pool_idle(timeout=180):
-        print(f"soak {label}: warning: pool not idle-full within 180 s (qemu children {daemon.qemus()})")
-    time.sleep(0.5)  # let the last connection's close reach the daemon
-    rss, fds = daemon.rss_kib() * 1024, daemon.fds()
-    print(f"soak {label}: daemon VmRSS {rss / MIB:.1f} MiB, open fds {fds}, qemu children {len(daemon.qemus())}")
+        print(f"soak {label}: warning: pool not idle-full within 180 s (qemu children {daemon.qemu_pids()})")
+    daemon.wait_no_connections()  # the last connection's close has reached the daemon
+    rss, fds = daemon.rss_kib() * 1024, daemon.fd_count()
+    print(f"soak {label}: daemon VmRSS {rss / MIB:.1f} MiB, open fds {fds}, qemu children {len(daemon.qemu_pids())}")
     return rss, fds
 
 
@@ -76,9 +77,9 @@ def main():
     cycles = int(os.environ.get("SOAK_CYCLES", "500"))
     warmup = WARMUP if cycles > WARMUP else 0
     print(f"sandboxd WebSocket soak: {cycles} cycles (create, exec echo soak, destroy), pool {POOL}")
-    print(f"daemon: {HOST}")
+    print(f"daemon: {SANDBOXD_HOST}")
     t_all = time.monotonic()
-    d = Daemon(POOL, "soak")
+    d = Daemon(pool_size=POOL, unix_socket=False, name="ws-soak")
     failures = []
     from_pool = 0
     start = end = None
@@ -99,7 +100,7 @@ def main():
             if problem:
                 failures.append((i, problem))
                 print(f"soak cycle {i} FAILED: {problem}")
-                if not d.alive():
+                if not d.running():
                     print("soak: the daemon died\n" + d.tail())
                     break
                 if len(failures) >= 20:
@@ -107,11 +108,11 @@ def main():
                     break
             if (i + 1) % 50 == 0:
                 print(f"soak progress: {i + 1}/{cycles} cycles, {time.monotonic() - t_all:.0f} s, "
-                      f"daemon VmRSS {d.rss_kib() / 1024:.1f} MiB, fds {d.fds()}", flush=True)
+                      f"daemon VmRSS {d.rss_kib() / 1024:.1f} MiB, fds {d.fd_count()}", flush=True)
         cycle_s = time.monotonic() - t if measured else 0.0
-        if d.alive():
+        if d.running():
             end = measure(d, f"end (after {cycles} cycles)")
-            c = Client(d)
+            c = d.connect()
             try:
                 left = c.call("sandbox.list")["sandboxes"]
             finally:
@@ -121,7 +122,8 @@ def main():
     finally:
         stop_problem = d.stop()
     total = time.monotonic() - t_all
-    summarize_log(d.log)
+    summarize_log(d.log_lines())
+    d.cleanup()
     rate = measured / cycle_s if cycle_s else 0.0
     print(f"soak rate: {rate:.2f} cycles/s ({measured} cycles after warm-up in {cycle_s:.1f} s; "
           f"{from_pool}/{cycles} creates from the pool); whole run {total:.1f} s")
@@ -151,6 +153,6 @@ def main():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BenchError as e:
+    except DaemonError as e:
         print(f"soak failed: {e}")
         sys.exit(1)

@@ -9,6 +9,7 @@ then sends garbage, truncated and oversized frames, a SYN flood and a
 fragment flood, and checks that the daemon is still up, still answers, and
 that its memory stayed bounded (printed before and after).
 """
+import collections
 import os
 import random
 import socket
@@ -23,6 +24,11 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness import procs  # noqa: E402
+from sandboxd_harness.host_peer import HostPeer  # noqa: E402
+from sandboxd_harness.waiting import wait_until  # noqa: E402
 
 HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
 GUEST_MAC = "52:54:00:12:34:56"
@@ -39,27 +45,26 @@ def check(ok, what):
         failures.append(what)
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
 class Link:
-    """QEMU's end of the stream: frames out, and a thread collecting frames in."""
+    """QEMU's end of the stream: frames out, and a thread collecting frames in
+    (the latest 1000: a flood's answers must not crowd out the answer a
+    check waits for)."""
 
-    def __init__(self, path):
+    def __init__(self, path, daemon):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        for _ in range(100):
+
+        def connected():
+            if daemon.poll() is not None:
+                raise RuntimeError(f"net-serve exited with {daemon.returncode}")
             try:
                 self.sock.connect(path)
-                break
+                return True
             except (FileNotFoundError, ConnectionRefusedError):
-                time.sleep(0.05)
-        self.frames = []
-        self.lock = threading.Lock()
+                return False
+
+        wait_until(connected, 10, f"net-serve listening on {path}")
+        self.frames = collections.deque(maxlen=1000)
+        self.arrived = threading.Condition()
         self.received = 0
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -78,10 +83,10 @@ class Link:
                 if len(buf) < 4 + n:
                     break
                 frame, buf = buf[4:4 + n], buf[4 + n:]
-                with self.lock:
+                with self.arrived:
                     self.received += 1
-                    if len(self.frames) < 1000:
-                        self.frames.append(frame)
+                    self.frames.append(frame)
+                    self.arrived.notify_all()
 
     def send(self, frame):
         self.sock.sendall(struct.pack(">I", len(frame)) + bytes(frame))
@@ -90,19 +95,29 @@ class Link:
         self.sock.sendall(data)
 
     def clear(self):
-        with self.lock:
-            self.frames = []
+        with self.arrived:
+            self.frames.clear()
 
     def wait_for(self, predicate, timeout=5.0):
+        """The first frame held or arriving within `timeout` for which
+        `predicate(Ether(frame))` holds, or None. Each frame is parsed once."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for f in self.frames:
-                    pkt = Ether(f)
-                    if predicate(pkt):
-                        return pkt
-            time.sleep(0.01)
-        return None
+        with self.arrived:
+            checked = self.received - len(self.frames)  # frames counted before the oldest held
+        while True:
+            with self.arrived:
+                left = deadline - time.monotonic()
+                if self.received == checked and left > 0:
+                    self.arrived.wait(left)
+                held_from = self.received - len(self.frames)
+                new = list(self.frames)[max(0, checked - held_from):]
+                checked = self.received
+            for f in new:
+                pkt = Ether(f)
+                if predicate(pkt):
+                    return pkt
+            if not new and deadline - time.monotonic() <= 0:
+                return None
 
 
 def guest(pkt):
@@ -142,18 +157,26 @@ def well_behaved_guest(link, http_port, label):
     link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="R", seq=1001 + len(request))))
 
 
+def processed_so_far(link, label):
+    """Returns once the stack has handled every frame sent before: it handles
+    them in order, so the answer to a ping sent last comes after them all."""
+    link.clear()
+    link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / ICMP(id=8, seq=2) / Raw(b"barrier")))
+    pong = link.wait_for(lambda p: p.haslayer(ICMP) and p[ICMP].type == 0 and p[ICMP].id == 8, timeout=60)
+    check(pong is not None, f"{label}: a ping sent after them answered")
+
+
 def main():
-    peer = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "support", "net_peer.py")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    http_port = int(peer.stdout.readline().split()[1])
+    peer = HostPeer()
+    http_port = peer.http_port
     path = os.path.join(tempfile.mkdtemp(), "link.sock")
     daemon = subprocess.Popen([HOST, "net-serve", "--socket", path, "--egress", "deny-all",
                                "--host-alias", "host.test=127.0.0.1", "--net-stats"],
                               stderr=subprocess.PIPE, text=True)
     try:
-        link = Link(path)
+        link = Link(path, daemon)
         well_behaved_guest(link, http_port, "before the floods")
-        rss_before = rss_kib(daemon.pid)
+        rss_before = procs.vm_rss_kib(daemon.pid)
         print(f"daemon RSS before the floods: {rss_before} KiB", flush=True)
         rng = random.Random(1234)
 
@@ -174,7 +197,7 @@ def main():
             link.send_raw(struct.pack(">I", 8 << 20))
             for _ in range(8):
                 link.send_raw(junk)
-        print(f"daemon RSS after garbage, truncated and oversized frames: {rss_kib(daemon.pid)} KiB", flush=True)
+        print(f"daemon RSS after garbage, truncated and oversized frames: {procs.vm_rss_kib(daemon.pid)} KiB", flush=True)
 
         # SYN flood: to a denied destination and to the alias (the connection limit holds).
         syn = guest(IP(src=GUEST_IP, dst="93.184.216.34") / TCP(sport=1, dport=80, flags="S", seq=1))
@@ -185,7 +208,7 @@ def main():
             pkt[TCP].seq = rng.getrandbits(32)
             del pkt[TCP].chksum
             link.send(pkt)
-        print(f"daemon RSS after a SYN flood of 20000: {rss_kib(daemon.pid)} KiB", flush=True)
+        print(f"daemon RSS after a SYN flood of 20000: {procs.vm_rss_kib(daemon.pid)} KiB", flush=True)
 
         # Fragment flood: first, middle and last pieces of datagrams that never complete.
         frag = guest(IP(src=GUEST_IP, dst="93.184.216.34", flags="MF", frag=0, id=1) / UDP(sport=5, dport=5) / Raw(b"f" * 1000))
@@ -195,8 +218,8 @@ def main():
             frag[IP].flags = "MF" if i % 3 != 2 else 0
             del frag[IP].chksum
             link.send(frag)
-        time.sleep(1.0)
-        rss_after = rss_kib(daemon.pid)
+        processed_so_far(link, "the floods")
+        rss_after = procs.vm_rss_kib(daemon.pid)
         print(f"daemon RSS after a fragment flood of 20000: {rss_after} KiB", flush=True)
 
         check(daemon.poll() is None, "the daemon is still running")
@@ -209,8 +232,7 @@ def main():
         except subprocess.TimeoutExpired:
             daemon.kill()
             _, err = daemon.communicate()
-        peer.stdin.close()
-        peer.wait(timeout=10)
+        peer.close()
     print(err)
     check("ipv4 fragment: 20000" in err, "every fragment counted as dropped")
     check("oversized frames skipped: 8" in err, "every oversized frame skipped")

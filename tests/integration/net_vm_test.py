@@ -13,26 +13,11 @@ import sys
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness.host_peer import HostPeer, blob_sha256  # noqa: E402
+
 HOST = os.environ.get("SANDBOXD_HOST", "build/daemon/sandboxd-host")
-PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "net_peer.py")
 MB64 = 64 << 20
-
-
-class Peer:
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, PEER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().split()
-        assert line and line[0] == "ready", line
-        self.http_port, self.udp_port = int(line[1]), int(line[2])
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-
-
-def blob_sha256(n):
-    return subprocess.run([sys.executable, PEER, "--sha256", str(n)], capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 def run_guest(script, *options, timeout=600):
@@ -46,7 +31,7 @@ def run_guest(script, *options, timeout=600):
 class NetworkThroughTheStack(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.peer = Peer()
+        cls.peer = HostPeer()
         cls.alias = ["--host-alias", "host.test=127.0.0.1"]
 
     @classmethod

@@ -8,6 +8,7 @@ life (SIGKILL and restart, SIGTERM) start daemons of their own.
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -17,7 +18,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from ws_daemon import Daemon, process_alive, stdin_frame  # noqa: E402
+from sandboxd_harness import procs  # noqa: E402
+from sandboxd_harness.client import ConnectionClosed  # noqa: E402
+from sandboxd_harness.daemon import Daemon  # noqa: E402
+from sandboxd_harness.frames import OutputFrame  # noqa: E402
+from sandboxd_harness.waiting import wait_until  # noqa: E402
 
 import websocket  # noqa: E402
 
@@ -35,12 +40,10 @@ class ApiTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        code = cls.daemon.stop()
-        output = cls.daemon.output()
-        print("\n--- daemon log (tail)\n" + "\n".join(output.splitlines()[-40:]), file=sys.stderr)
+        problem = cls.daemon.stop()
+        print("\n--- " + cls.daemon.tail(), file=sys.stderr)
         cls.daemon.cleanup()
-        assert code == 0, output
-        assert "AddressSanitizer" not in output and "runtime error" not in output, output
+        assert problem is None, problem
 
     def test_create_exec_echo_exit_event(self):
         c = self.client
@@ -63,9 +66,9 @@ class ApiTest(unittest.TestCase):
         c = self.client
         exec_id = c.call("exec.start", sandbox=self.sandbox, shell="for i in 1 2 3; do echo $i; done")["exec"]["id"]
         exit_event = c.wait_exit(exec_id)
-        started = c.wait_inbox(lambda f: f.get("event") == "exec.started" and f.get("exec") == exec_id)
-        outputs = [f for f in c.inbox if f.get("type") == "output" and f["exec"] == exec_id]
-        seqs = [started["seq"]] + [f["seq"] for f in outputs] + [exit_event["seq"]]
+        started = c.wait_event("exec.started", exec_id)
+        outputs = c.output_frames(exec_id)
+        seqs = [started["seq"]] + [f.seq for f in outputs] + [exit_event["seq"]]
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
         self.assertEqual(c.output_of(exec_id), b"1\n2\n3\n")
 
@@ -78,28 +81,35 @@ class ApiTest(unittest.TestCase):
         def read_until(needle, timeout=30):
             nonlocal screen
             deadline = time.time() + timeout
-            while needle not in screen:
+            while True:
+                screen += c.output_of(exec_id)  # what came meanwhile, too
+                if needle in screen:
+                    break
                 if time.time() > deadline:
                     raise AssertionError(f"{needle!r} not seen; screen: {screen[-400:]!r}")
                 c.receive()
-                screen += c.output_of(exec_id)
             screen = screen[screen.index(needle) + len(needle):]
 
         read_until(b"# ")  # root's prompt
-        c.ws.send_binary(stdin_frame(exec_id, b"stty size\n"))
+        shell_pid = c.wait_event("exec.started", exec_id)["pid"]
+        c.send_stdin(exec_id, b"stty size\n")
         read_until(b"24 80")
         c.call("exec.resize", exec=exec_id, cols=120, rows=40)
-        c.ws.send_binary(stdin_frame(exec_id, b"stty size\n"))
+        c.send_stdin(exec_id, b"stty size\n")
         read_until(b"40 120")
-        c.ws.send_binary(stdin_frame(exec_id, b"sleep 100; echo slept\n"))
-        time.sleep(0.5)
+        c.send_stdin(exec_id, b"sleep 100; echo slept\n")
+        # Ctrl-C only once `sleep 100` runs: a child of the shell named sleep,
+        # seen from a second exec in the same guest.
+        sleep_runs = ["sh", "-c", f"grep -qs '^[0-9]* (sleep) [A-Z] {shell_pid} ' /proc/[0-9]*/stat"]
+        wait_until(lambda: c.run(self.sandbox, sleep_runs)[0]["exit_code"] == 0, 30,
+                   f"sleep 100 running under the shell (pid {shell_pid})", interval=0)
         started = time.time()
-        c.ws.send_binary(stdin_frame(exec_id, b"\x03"))
-        c.ws.send_binary(stdin_frame(exec_id, b"echo after-$?\n"))
+        c.send_stdin(exec_id, b"\x03")
+        c.send_stdin(exec_id, b"echo after-$?\n")
         read_until(b"after-130")
         self.assertLess(time.time() - started, 10, "Ctrl-C must interrupt sleep 100")
         self.assertNotIn(b"slept", screen)
-        c.ws.send_binary(stdin_frame(exec_id, b"exit 7\n"))
+        c.send_stdin(exec_id, b"exit 7\n")
         exit_event = c.wait_exit(exec_id)
         self.assertEqual((exit_event["reason"], exit_event["exit_code"]), ("exited", 7))
         self.assertEqual(c.error_of("exec.resize", exec=exec_id, cols=10, rows=10)["code"], "not_running")
@@ -116,7 +126,7 @@ class ApiTest(unittest.TestCase):
             try:
                 n = 0
                 while n < size:
-                    c.ws.send_binary(stdin_frame(exec_id, chunk, eof=n + len(chunk) >= size))
+                    c.send_stdin(exec_id, chunk, eof=n + len(chunk) >= size)
                     sent.update(chunk)
                     n += len(chunk)
             except Exception as e:  # surfaced below
@@ -127,19 +137,12 @@ class ApiTest(unittest.TestCase):
         feeder.start()
         received = hashlib.sha256()
         total = 0
-        while True:
-            c.receive()
-            for f in [f for f in c.inbox if f.get("exec") == exec_id]:
-                c.inbox.remove(f)
-                if f.get("type") == "output":
-                    received.update(f["data"])
-                    total += len(f["data"])
-                elif f.get("event") == "exec.exit":
-                    exit_event = f
-                    break
+        for item in c.exec_items(exec_id):
+            if isinstance(item, OutputFrame):
+                received.update(item.payload)
+                total += item.size
             else:
-                continue
-            break
+                exit_event = item  # the last is exec.exit
         feeder.join()
         self.assertEqual(failure, [])
         self.assertEqual(exit_event["exit_code"], 0, exit_event)
@@ -172,20 +175,26 @@ class ApiTest(unittest.TestCase):
         seen = b""
         last_seq = 0
         while seen.count(b"\n") < 60:
-            first.receive()
-            for f in [f for f in first.inbox if f.get("type") == "output"]:
-                first.inbox.remove(f)
-                self.assertEqual(f["seq"], last_seq + 1 if last_seq else f["seq"])
-                seen += f["data"]
-                last_seq = f["seq"]
+            f = first.next_item()
+            if isinstance(f, OutputFrame):
+                self.assertEqual(f.seq, last_seq + 1 if last_seq else f.seq)
+                seen += f.payload
+                last_seq = f.seq
         first.drop()
-        time.sleep(1)  # output goes on while nobody listens
+        # Output goes on while nobody listens: once the daemon has closed the
+        # dropped connection (and so detached it), the exec's log grows
+        # beyond where it stood then, or the exec ends.
+        self.daemon.wait_connection_closed(first)
         second = self.daemon.connect()
+        at_close = second.call("exec.get", exec=exec_id)["exec"]["last_seq"]
+        wait_until(lambda: (lambda e: e["last_seq"] > at_close or e["state"] == "exited")(
+                   second.call("exec.get", exec=exec_id)["exec"]), 60,
+                   f"output of {exec_id} beyond seq {at_close} with nobody attached")
         second.call("exec.attach", exec=exec_id, after_seq=last_seq)
         exit_event = second.wait_exit(exec_id)
-        outputs = [f for f in second.inbox if f.get("type") == "output" and f["exec"] == exec_id]
-        self.assertEqual(outputs[0]["seq"], last_seq + 1)
-        rest = b"".join(f["data"] for f in outputs)
+        outputs = second.output_frames(exec_id)
+        self.assertEqual(outputs[0].seq, last_seq + 1)
+        rest = b"".join(f.payload for f in outputs)
         self.assertEqual(exit_event["exit_code"], 0)
         self.assertEqual(seen + rest, b"".join(f"line-{i}\n".encode() for i in range(400)))
         # A retried start with the same id runs nothing and says so.
@@ -208,10 +217,10 @@ class ApiTest(unittest.TestCase):
         exec_id = c.call("exec.start", sandbox=self.sandbox, argv=["cat"], stdin=True)["exec"]["id"]
         watcher = self.daemon.connect()
         watcher.call("exec.attach", exec=exec_id, read_only=True)
-        watcher.ws.send_binary(stdin_frame(exec_id, b"sneaky\n"))
-        self.assertEqual(watcher.wait_inbox(lambda f: f.get("type") == "error")["code"], "read_only")
+        watcher.send_stdin(exec_id, b"sneaky\n")
+        self.assertEqual(watcher.wait_error()["code"], "read_only")
         self.assertEqual(watcher.error_of("exec.kill", exec=exec_id)["code"], "read_only")
-        c.ws.send_binary(stdin_frame(exec_id, b"from-owner\n", eof=True))
+        c.send_stdin(exec_id, b"from-owner\n", eof=True)
         watcher.wait_exit(exec_id)
         self.assertEqual(watcher.output_of(exec_id), b"from-owner\n")
         c.wait_exit(exec_id)
@@ -223,11 +232,11 @@ class ApiTest(unittest.TestCase):
         sandbox = c.call("sandbox.create")["sandbox"]["id"]
         c.call("sandbox.subscribe", sandbox=sandbox)
         exec_id = c.call("exec.start", sandbox=sandbox, argv=["sleep", "100"])["exec"]["id"]
-        c.wait_inbox(lambda f: f.get("event") == "exec.started" and f.get("exec") == exec_id)
+        c.wait_event("exec.started", exec_id)
         c.call("sandbox.destroy", sandbox=sandbox)
         exit_event = c.wait_exit(exec_id, timeout=10)
         self.assertEqual(exit_event["reason"], "sandbox_destroyed")
-        state = c.wait_inbox(lambda f: f.get("event") == "sandbox.state" and f.get("state") == "exited")
+        state = c.wait_event("sandbox.state", state="exited")
         self.assertEqual(state["reason"], "destroyed")
         # The finished exec stays readable after its sandbox is gone.
         self.assertEqual(c.call("exec.get", exec=exec_id)["exec"]["exit"]["reason"], "sandbox_destroyed")
@@ -236,7 +245,7 @@ class ApiTest(unittest.TestCase):
         c = self.client
         started = time.time()
         exec_id = c.call("exec.start", sandbox=self.sandbox, argv=["sleep", "100"], timeout_ms=1500)["exec"]["id"]
-        timed_out = c.wait_inbox(lambda f: f.get("event") == "exec.timed_out" and f.get("exec") == exec_id, 30)
+        timed_out = c.wait_event("exec.timed_out", exec_id, 30)
         exit_event = c.wait_exit(exec_id, 30)
         self.assertLess(timed_out["seq"], exit_event["seq"])
         self.assertEqual((exit_event["reason"], exit_event["signal"]), ("timeout", 9))
@@ -268,18 +277,18 @@ class ApiTest(unittest.TestCase):
     def test_malformed_input_gets_documented_errors_and_the_connection_lives(self):
         c = self.daemon.connect()
         c.ws.send("{not json")
-        self.assertEqual(c.wait_inbox(lambda f: f.get("type") == "error")["code"], "bad_json")
+        self.assertEqual(c.wait_error()["code"], "bad_json")
         c.ws.send(json.dumps({"id": "x", "op": "sandbox.teleport"}))
         self.assertEqual(c.wait_response("x")["code"], "unknown_op")
         self.assertEqual(c.error_of("exec.start", argv=["true"])["field"], "sandbox")
         self.assertEqual(c.error_of("sandbox.create", cpus="two")["field"], "cpus")
         self.assertEqual(c.error_of("sandbox.create", cpus=64)["code"], "limit_exceeded")
         self.assertEqual(c.error_of("exec.start", sandbox=self.sandbox, argv=[])["code"], "bad_request")
-        c.ws.send_binary(stdin_frame("no-such-exec", b"data"))
-        err = c.wait_inbox(lambda f: f.get("type") == "error")
+        c.send_stdin("no-such-exec", b"data")
+        err = c.wait_error()
         self.assertEqual((err["code"], err["exec"]), ("unknown_exec", "no-such-exec"))
         c.ws.send_binary(b"\x99")
-        self.assertEqual(c.wait_inbox(lambda f: f.get("type") == "error")["code"], "bad_frame")
+        self.assertEqual(c.wait_error()["code"], "bad_frame")
         self.assertEqual(c.call("hello", protocol=1), {"protocol": 1})
         self.assertEqual(c.error_of("hello", protocol=2)["code"], "unsupported_protocol")
         self.assertEqual(len(c.call("sandbox.list", labels={"suite": "api"})["sandboxes"]), 1)
@@ -287,10 +296,10 @@ class ApiTest(unittest.TestCase):
         # with 1009, from its header alone: the client sends no payload, so
         # no unread bytes turn the close into a reset.
         c.ws.sock.sendall(bytes([0x81, 0x80 | 127]) + struct.pack(">Q", 2 << 20) + b"mask")
-        with self.assertRaises(ConnectionError):
+        with self.assertRaises(ConnectionClosed) as closed:
             while True:
                 c.receive()
-        self.assertEqual(c.close_code, 1009)
+        self.assertEqual((closed.exception.code, c.close_code), (1009, 1009))
         # The daemon keeps serving others.
         self.assertEqual(self.client.call("hello", protocol=1), {"protocol": 1})
 
@@ -302,34 +311,35 @@ class DaemonLifeTest(unittest.TestCase):
             c = first.connect()
             for _ in range(3):
                 c.call("sandbox.create")
-            first.wait_pool(4)
-            qemus = first.qemu_children()
+            qemus = first.wait_qemus(4)
             self.assertGreaterEqual(len(qemus), 4)
             records = os.listdir(os.path.join(first.runtime_dir, "sandboxes"))
             self.assertGreaterEqual(len(records), 4)
             self.assertTrue(os.path.exists(first.socket_path))
             c.drop()
-            first.proc.send_signal(signal.SIGKILL)
-            first.proc.wait()
+            first.kill()
             second = Daemon(pool_size=0, workdir=first.dir)
             try:
-                out = second.output()
-                import re
+                out = second.log_text()
                 found = re.search(r"cleaned up after an earlier run: (\d+) sandbox", out)
                 self.assertTrue(found, out)
                 self.assertGreaterEqual(int(found.group(1)), 4)
                 for pid in qemus:
-                    self.assertFalse(process_alive(pid), f"QEMU {pid} of the killed daemon still runs")
+                    self.assertFalse(procs.is_running(pid), f"QEMU {pid} of the killed daemon still runs")
                 self.assertEqual(os.listdir(os.path.join(second.runtime_dir, "sandboxes")), [])
                 # The socket is the new daemon's, and it answers.
                 probe = socket.socket(socket.AF_UNIX)
                 probe.connect(second.socket_path)
                 probe.close()
-                leftovers = [n for n in os.listdir(second.runtime_dir) if n not in ("daemon.lock", "daemon.pid", "endpoints.json", "api.sock", "sandboxes")]
+                # Where it listens is the new daemon's too.
+                self.assertEqual(second.endpoints["pid"], second.pid)
+                leftovers = [n for n in os.listdir(second.runtime_dir)
+                             if n not in ("daemon.lock", "daemon.pid", "api.sock", "endpoints.json", "sandboxes")]
                 self.assertEqual(leftovers, [])
             finally:
-                self.assertEqual(second.stop(), 0)
+                second.stop_and_check()
             self.assertFalse(os.path.exists(second.socket_path))
+            self.assertFalse(os.path.exists(os.path.join(second.runtime_dir, "endpoints.json")))
         finally:
             first.cleanup()
 
@@ -340,17 +350,18 @@ class DaemonLifeTest(unittest.TestCase):
             sandbox = c.call("sandbox.create")["sandbox"]["id"]
             c.call("sandbox.subscribe", sandbox=sandbox)
             exec_id = c.call("exec.start", sandbox=sandbox, argv=["sleep", "100"])["exec"]["id"]
-            c.wait_inbox(lambda f: f.get("event") == "exec.started")
-            qemus = d.qemu_children()
+            c.wait_event("exec.started")
+            qemus = d.qemu_pids()
             d.proc.send_signal(signal.SIGTERM)
             exit_event = c.wait_exit(exec_id, 30)
             self.assertEqual(exit_event["reason"], "sandbox_destroyed")
-            state = c.wait_inbox(lambda f: f.get("event") == "sandbox.state" and f.get("state") == "exited", 30)
+            state = c.wait_event("sandbox.state", timeout=30, state="exited")
             self.assertEqual(state["reason"], "shutdown")
             self.assertEqual(d.proc.wait(60), 0)
             for pid in qemus:
-                self.assertFalse(process_alive(pid), f"QEMU {pid} outlived the daemon")
+                self.assertFalse(procs.is_running(pid), f"QEMU {pid} outlived the daemon")
             self.assertEqual(os.listdir(os.path.join(d.runtime_dir, "sandboxes")), [])
+            d.stop_and_check()  # already stopped: the stopped line, no sanitizer report
         finally:
             d.cleanup()
 
