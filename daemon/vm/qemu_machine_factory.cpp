@@ -71,19 +71,19 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
   // weakly, or the two would keep each other alive.
   spec.on_spawned = [records = records_, stack = settings_.stack, policy = settings_.waiting_policy,
                      weak_boot = std::weak_ptr<Boot>(boot), finish](Vm& vm) {
-    auto boot = weak_boot.lock();
-    if (!boot) return;
+    auto booting = weak_boot.lock();
+    if (!booting) return;
     if (records) {
-      ++boot->records_pending;
-      records->record(boot->record_id, vm.process().pid(), [boot, finish](Expected<void, std::string> written) {
-        if (!written) spdlog::warn("runtime record {}: {}", boot->record_id, written.error());
-        --boot->records_pending;
-        finish(boot);
+      ++booting->records_pending;
+      records->record(booting->record_id, vm.process().pid(), [booting, finish](Expected<void, std::string> written) {
+        if (!written) spdlog::warn("runtime record {}: {}", booting->record_id, written.error());
+        --booting->records_pending;
+        finish(booting);
       });
     }
     if (vm.spec().network != NetworkMode::kStack) return;
-    if (boot->network) boot->network->stop();
-    boot->network = net::SandboxNetwork::start(std::move(vm.network_link()), stack, policy);
+    if (booting->network) booting->network->stop();
+    booting->network = net::SandboxNetwork::start(std::move(vm.network_link()), stack, policy);
   };
   launcher_.launch(spec, [boot, finish](Expected<std::shared_ptr<Vm>, BootError> r) {
     boot->outcome = std::move(r);
