@@ -9,11 +9,13 @@
 // read off a default-constructed DaemonConfig, whose parts declare them.
 //
 // The table drives the config file parser (config_file.hpp), the flags of
-// `serve` (setting_flags.hpp) and the hello's limits (hello_limits.hpp).
+// `serve` (setting_flags.hpp), the hello's limits (hello_limits.hpp) and the
+// reference of keys in daemon/config/README.md (reference_table.hpp).
 //
 // Adding a setting: a member with its default in the component's settings
-// struct, an entry in setting_table.cpp, and its row in the reference,
-// daemon/config/README.md.
+// struct, an entry in setting_table.cpp, and the reference regenerated: the
+// config unit test that compares it with the table writes the table's version
+// of daemon/config/README.md into the build tree, to be copied over it.
 #pragma once
 
 #include <cstdint>

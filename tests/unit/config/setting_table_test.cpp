@@ -1,6 +1,6 @@
 // The setting table and what it drives besides the config file: defaults
-// read off a default DaemonConfig, the flags of `serve` and the hello's
-// limits.
+// read off a default DaemonConfig, the flags of `serve`, the hello's limits
+// and the reference document.
 #include "daemon/config/setting_table.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -13,6 +13,7 @@
 
 #include "daemon/config/config_file.hpp"
 #include "daemon/config/hello_limits.hpp"
+#include "daemon/config/reference_table.hpp"
 #include "daemon/config/setting_flags.hpp"
 #include "tests/unit/config/every_key_text.hpp"
 
@@ -56,6 +57,17 @@ DaemonConfig with_flags(std::vector<std::string> args, DaemonConfig base = {}) {
   auto applied = apply_setting_flags(parsed.flags, base);
   if (!applied) FAIL(applied.error());
   return base;
+}
+
+// `document` with the block between the reference's marker lines replaced
+// by `block`; empty when the markers are missing.
+std::string with_reference_block(const std::string& document, const std::string& block) {
+  auto begin = document.find(kReferenceBegin);
+  auto end = document.find(kReferenceEnd);
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return {};
+  begin = document.find('\n', begin);
+  if (begin == std::string::npos || begin > end) return {};
+  return document.substr(0, begin + 1) + block + document.substr(end);
 }
 
 }  // namespace
@@ -148,6 +160,7 @@ TEST_CASE("config: a token is never shown") {
   CHECK(c.access.token == "0123456789abcdef0123");
   CHECK(find_setting("token")->show(c) == "(secret)");
   CHECK(find_setting("token")->default_text().empty());
+  CHECK(reference_table_markdown().find("(secret)") == std::string::npos);
 }
 
 TEST_CASE("config: the flags of serve are the table's") {
@@ -259,4 +272,21 @@ TEST_CASE("config: the hello reports its limits under their config keys") {
     if (s.in_hello) in_hello.emplace(s.key);
   CHECK(in_hello == std::set<std::string>{"max_cpus", "max_memory_mib", "max_sandboxes_per_token", "max_frame_bytes",
                                           "max_pending_requests"});
+}
+
+TEST_CASE("config: the reference document matches the settings table") {
+  std::ifstream in(SANDBOXD_CONFIG_REFERENCE);
+  REQUIRE(in);
+  std::stringstream read;
+  read << in.rdbuf();
+  const std::string document = read.str();
+  const std::string expected = with_reference_block(document, reference_table_markdown());
+  REQUIRE_FALSE(expected.empty());
+  if (document != expected) {
+    // The document as the table has it, to be copied over the source.
+    std::ofstream(SANDBOXD_CONFIG_REFERENCE_UPDATE, std::ios::trunc) << expected;
+    FAIL("the settings reference in " SANDBOXD_CONFIG_REFERENCE
+         " differs from the table; the table's version is "
+         "in " SANDBOXD_CONFIG_REFERENCE_UPDATE);
+  }
 }
