@@ -17,8 +17,9 @@
 #include "daemon/api/ws_server.hpp"
 #include "daemon/cli/network_options.hpp"
 #include "daemon/cli/run_command.hpp"
+#include "daemon/config/config_file.hpp"
+#include "daemon/config/hello_limits.hpp"
 #include "daemon/service/auth_token.hpp"
-#include "daemon/service/daemon_config.hpp"
 #include "daemon/service/blocking_work.hpp"
 #include "daemon/service/runtime_dir.hpp"
 #include "daemon/service/runtime_records.hpp"
@@ -34,22 +35,10 @@ namespace sandboxd::cli {
 namespace asio = boost::asio;
 
 void add_serve_options(CLI::App& cmd, ServeOptions& o) {
-  cmd.add_option("-c,--config", o.config_file, "Config file (key = value lines; see the README)");
-  cmd.add_option("--listen", o.listen, "TCP address host:port (port 0: any free port; empty: no TCP)");
-  cmd.add_option("--socket", o.socket_path, "Unix socket path (none: no unix socket)");
-  cmd.add_option("--runtime-dir", o.runtime_dir, "Where the daemon records what each sandbox holds");
-  cmd.add_option("--token-file", o.token_file, "File holding the bearer token (created 0600 when missing)");
+  cmd.add_option("-c,--config", o.config_file, "Config file (key = value lines; see daemon/config/README.md)");
   cmd.add_option("--extra-tokens-file", o.extra_tokens_file,
                  "File with further tokens, one per line, each owning its own sandboxes");
-  cmd.add_option("--pool-size", o.pool_size, "Warm VMs per image and shape")->check(CLI::Range(0, 64));
-  cmd.add_option("--network", o.network, "Guest network: stack, slirp or none")
-      ->check(CLI::IsMember({"stack", "slirp", "none"}));
-  cmd.add_option("--egress", o.egress, "Default egress: deny-all or allow-all")
-      ->check(CLI::IsMember({"deny-all", "allow-all"}));
-  cmd.add_option("--accel", o.accelerator, "Accelerator: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-  cmd.add_option("--image", o.image, "Default guest image");
-  cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off");
-  cmd.add_option("--allow-origin", o.allowed_origins, "Browser origin allowed to connect (repeatable)");
+  config::add_setting_flags(cmd, o.settings);
 }
 
 namespace {
@@ -68,43 +57,36 @@ Expected<std::vector<std::string>, std::string> read_extra_tokens(const std::str
   return tokens;
 }
 
-std::string socket_path_of(const service::DaemonConfig& config, const service::RuntimeDir& runtime) {
-  if (config.socket_path == "none") return "";
-  if (!config.socket_path.empty()) return config.socket_path;
+std::string socket_path_of(const config::ListenConfig& listen, const service::RuntimeDir& runtime) {
+  if (listen.socket_path == "none") return "";
+  if (!listen.socket_path.empty()) return listen.socket_path;
   return (runtime.root() / "api.sock").string();
 }
 
 }  // namespace
 
 int serve_command(const ServeOptions& options) {
-  service::DaemonConfig config;
+  config::DaemonConfig config;
   if (!options.config_file.empty()) {
-    auto loaded = service::load_daemon_config(options.config_file);
+    auto loaded = config::load_daemon_config(options.config_file);
     if (!loaded) {
       std::cerr << "sandboxd-host: " << options.config_file << ": " << loaded.error() << "\n";
       return kSandboxFailure;
     }
     config = *loaded;
   }
-  if (options.listen) config.listen = *options.listen;
-  if (options.socket_path) config.socket_path = *options.socket_path;
-  if (options.runtime_dir) config.runtime_dir = *options.runtime_dir;
-  if (options.token_file) config.token_file = *options.token_file;
-  if (options.pool_size) config.pool_size = *options.pool_size;
-  if (options.network) config.network = *options.network;
-  if (options.egress) config.egress = *options.egress;
-  if (options.accelerator) config.accelerator = *options.accelerator;
-  if (options.image) config.image = *options.image;
-  if (options.log_level) config.log_level = *options.log_level;
-  if (!options.allowed_origins.empty()) config.allowed_origins = options.allowed_origins;
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (auto flags = config::apply_setting_flags(options.settings, config); !flags) {
+    std::cerr << "sandboxd-host: " << flags.error() << "\n";
+    return kSandboxFailure;
+  }
+  spdlog::set_level(config.log.level);
 
   // Who may connect.
   std::vector<std::string> tokens;
-  if (!config.token.empty()) {
-    tokens.push_back(config.token);
+  if (!config.access.token.empty()) {
+    tokens.push_back(config.access.token);
   } else {
-    auto file = config.token_file.empty() ? service::default_token_file() : config.token_file;
+    auto file = config.access.token_file.empty() ? service::default_token_file() : config.access.token_file;
     bool created = false;
     auto token = service::load_or_create_token(file, &created);
     if (!token) {
@@ -124,7 +106,8 @@ int serve_command(const ServeOptions& options) {
   }
 
   // What a previous run left behind goes first: nothing of it may survive.
-  auto runtime = service::RuntimeDir::open(config.runtime_dir.empty() ? service::default_runtime_dir() : config.runtime_dir);
+  auto runtime =
+      service::RuntimeDir::open(config.runtime.dir.empty() ? service::default_runtime_dir() : config.runtime.dir);
   if (!runtime) {
     std::cerr << "sandboxd-host: runtime dir: " << runtime.error() << "\n";
     return kSandboxFailure;
@@ -132,18 +115,12 @@ int serve_command(const ServeOptions& options) {
   auto report = (*runtime)->reconcile();
   std::cerr << "sandboxd-host: reconciled " << (*runtime)->root().string() << ": " << report.summary() << "\n";
 
-  auto accel = vm::parse_accelerator_request(config.accelerator);
-  auto network = vm::kNetworkModeNames.parse(config.network);
   std::string qemu = vm::find_program("qemu-system-x86_64");
-  if (!accel || !network) {
-    std::cerr << "sandboxd-host: bad accelerator or network setting\n";
-    return kSandboxFailure;
-  }
   if (qemu.empty()) {
     std::cerr << "sandboxd-host: qemu-system-x86_64 not found in PATH (apt-get install qemu-system-x86)\n";
     return kSandboxFailure;
   }
-  if (auto image = vm::find_guest_image(config.image, vm::default_image_roots()); !image) {
+  if (auto image = vm::find_guest_image(config.service.default_image, vm::default_image_roots()); !image) {
     std::cerr << "sandboxd-host: " << image.error() << "\n";
     return kSandboxFailure;
   }
@@ -159,7 +136,7 @@ int serve_command(const ServeOptions& options) {
   asio::io_context io;
   service::BlockingWork blocking(io.get_executor());
   auto records = std::make_shared<service::RuntimeRecords>(**runtime, blocking);
-  vm::VmLauncher launcher(io, {*accel, vm::default_cache_dir()}, blocking);
+  vm::VmLauncher launcher(io, {config.machine.accelerator, vm::default_cache_dir()}, blocking);
   auto make_policy = [](net::EgressMode mode) -> Expected<net::EgressPolicy, std::string> {
     return net::EgressPolicy::make(mode, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, net::host_interface_addresses());
   };
@@ -172,46 +149,28 @@ int serve_command(const ServeOptions& options) {
   machine_settings.qemu_binary = qemu;
   machine_settings.image_roots = vm::default_image_roots();
   machine_settings.tsc_khz = vm::host_tsc_khz();
-  machine_settings.network = *network;
+  machine_settings.network = config.machine.network;
   machine_settings.stack = net_setup->stack;
   // Pooled machines deny all egress until a sandbox gives them its policy.
   machine_settings.waiting_policy = std::move(*waiting_policy);
   vm::QemuMachineFactory factory(io, launcher, machine_settings, records);
-  vm::VmPool pool(io, factory, {config.pool_size, 2});
+  vm::VmPool pool(io, factory, config.pool);
 
-  session::ServiceConfig service_config;
-  service_config.default_image = config.image;
-  service_config.default_cpus = config.default_cpus;
-  service_config.default_memory_mib = config.default_memory_mib;
-  service_config.max_cpus = config.max_cpus;
-  service_config.max_memory_mib = config.max_memory_mib;
-  service_config.max_sandboxes_per_token = config.max_sandboxes_per_token;
-  service_config.default_lifetime_s = config.default_lifetime_s;
-  service_config.default_idle_timeout_s = config.default_idle_timeout_s;
-  service_config.default_egress = *net::kEgressModeNames.parse(config.egress);
-  service_config.exec_log_bytes = config.exec_log_bytes;
-  service_config.exec_retention_s = config.exec_retention_s;
-  service_config.max_retained_execs = config.max_retained_execs;
   api::WsLogFormat log_format;
-  session::SandboxService service(io, pool, service_config, log_format, make_policy);
+  session::SandboxService service(io, pool, config.service, log_format, make_policy);
 
   api::ServerSettings server_settings;
   server_settings.tokens = tokens;
-  server_settings.allowed_origins = config.allowed_origins;
-  server_settings.connection.max_frame_bytes = config.max_frame_bytes;
-  server_settings.connection.max_pending_requests = config.max_pending_requests;
+  server_settings.allowed_origins = config.access.allowed_origins;
+  server_settings.connection = config.connection;
   server_settings.hello.server_name = std::string("sandboxd-host ") + SANDBOXD_VERSION;
-  server_settings.hello.limits = {{"max_frame_bytes", config.max_frame_bytes},
-                                  {"max_pending_requests", config.max_pending_requests},
-                                  {"max_sandboxes", config.max_sandboxes_per_token},
-                                  {"max_cpus", config.max_cpus},
-                                  {"max_memory_mib", config.max_memory_mib}};
+  server_settings.hello.limits = config::hello_limits(config);
   api::WsServer server(io, service, server_settings);
   // Where clients reach the daemon, as the documented lines on stderr and in
   // <runtime_dir>/endpoints.json (README, "Where the daemon listens").
   boost::json::object endpoints{{"pid", ::getpid()}, {"url", nullptr}, {"tcp", nullptr}, {"unix", nullptr}};
-  if (!config.listen.empty()) {
-    auto endpoint = server.listen_tcp(config.listen);
+  if (!config.listen.address.empty()) {
+    auto endpoint = server.listen_tcp(config.listen.address);
     if (!endpoint) {
       std::cerr << "sandboxd-host: " << endpoint.error() << "\n";
       return kSandboxFailure;
@@ -223,7 +182,7 @@ int serve_command(const ServeOptions& options) {
     endpoints["url"] = "ws://" + address + "/v1";
     std::cerr << "sandboxd-host: listening on ws://" << address << "/v1\n";
   }
-  if (auto path = socket_path_of(config, **runtime); !path.empty()) {
+  if (auto path = socket_path_of(config.listen, **runtime); !path.empty()) {
     if (auto ok = server.listen_unix(path); !ok) {
       std::cerr << "sandboxd-host: " << ok.error() << "\n";
       return kSandboxFailure;
@@ -235,7 +194,7 @@ int serve_command(const ServeOptions& options) {
     std::cerr << "sandboxd-host: " << published.error() << "\n";
     return kSandboxFailure;
   }
-  pool.keep_warm({config.image, config.default_cpus, config.default_memory_mib});
+  pool.keep_warm({config.service.default_image, config.service.default_cpus, config.service.default_memory_mib});
 
   bool stopping = false;
   asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -253,8 +212,9 @@ int serve_command(const ServeOptions& options) {
       stop_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
     });
   });
-  std::cerr << "sandboxd-host: ready (pool of " << config.pool_size << " per shape, network " << config.network
-            << ", egress " << config.egress << ")\n";
+  std::cerr << "sandboxd-host: ready (pool of " << config.pool.warm_per_shape << " per shape, network "
+            << vm::to_string(config.machine.network) << ", egress " << net::to_string(config.service.default_egress)
+            << ")\n";
   io.run();
   std::cerr << "sandboxd-host: stopped" << (stopping ? "" : " unexpectedly") << "\n";
   return 0;

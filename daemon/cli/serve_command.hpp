@@ -7,24 +7,15 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
-#include <vector>
+
+#include "daemon/config/setting_flags.hpp"
 
 namespace sandboxd::cli {
 
 struct ServeOptions {
   std::string config_file;
-  std::optional<std::string> listen;
-  std::optional<std::string> socket_path;
-  std::optional<std::string> runtime_dir;
-  std::optional<std::string> token_file;
   std::optional<std::string> extra_tokens_file;
-  std::optional<unsigned> pool_size;
-  std::optional<std::string> network;
-  std::optional<std::string> egress;
-  std::optional<std::string> accelerator;
-  std::optional<std::string> image;
-  std::optional<std::string> log_level;
-  std::vector<std::string> allowed_origins;
+  config::SettingFlags settings;  // the setting table's flags, over the config file's values
 };
 
 void add_serve_options(CLI::App& command, ServeOptions& options);

@@ -27,7 +27,12 @@ inline std::string_view to_string(Accelerator a) { return kAcceleratorNames.name
 // The user's request: a fixed accelerator, or "auto".
 struct AcceleratorRequest {
   std::optional<Accelerator> fixed;  // nullopt: auto
+  friend constexpr bool operator==(const AcceleratorRequest&, const AcceleratorRequest&) = default;
 };
+// The requests the daemon's configuration accepts (no HVF on Linux).
+inline constexpr auto kAcceleratorRequestNames =
+    make_enum_names(EnumName<AcceleratorRequest>{{}, "auto"}, EnumName<AcceleratorRequest>{{Accelerator::kKvm}, "kvm"},
+                    EnumName<AcceleratorRequest>{{Accelerator::kTcg}, "tcg"});
 std::optional<AcceleratorRequest> parse_accelerator_request(std::string_view s);
 
 // True when /dev/kvm opens and speaks the stable KVM API.

@@ -23,8 +23,8 @@ namespace sandboxd::vm {
 
 enum class NetworkMode { kNone, kSlirp, kStack };
 inline constexpr auto kNetworkModeNames =
-    make_enum_names(EnumName<NetworkMode>{NetworkMode::kNone, "none"}, EnumName<NetworkMode>{NetworkMode::kSlirp, "slirp"},
-                    EnumName<NetworkMode>{NetworkMode::kStack, "stack"});
+    make_enum_names(EnumName<NetworkMode>{NetworkMode::kStack, "stack"}, EnumName<NetworkMode>{NetworkMode::kSlirp, "slirp"},
+                    EnumName<NetworkMode>{NetworkMode::kNone, "none"});
 inline std::string_view to_string(NetworkMode mode) { return kNetworkModeNames.name(mode); }
 
 inline constexpr unsigned kMinMtu = 576;    // the least every IPv4 host must accept

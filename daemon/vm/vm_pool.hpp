@@ -20,15 +20,9 @@
 
 #include "daemon/vm/machine_factory.hpp"
 #include "daemon/vm/machine_pool.hpp"
+#include "daemon/vm/pool_config.hpp"
 
 namespace sandboxd::vm {
-
-struct PoolConfig {
-  unsigned warm_per_shape = 2;
-  // Background refills booting at once (boots under TCG are CPU-bound).
-  unsigned max_parallel_refills = 2;
-  friend bool operator==(const PoolConfig&, const PoolConfig&) = default;
-};
 
 class VmPool final : public MachinePool {
  public:
