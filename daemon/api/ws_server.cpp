@@ -8,6 +8,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <charconv>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -161,7 +162,9 @@ void WsServer::serve(WsConnection::Socket socket) {
                                                     settings_.connection, settings_.hello);
       clients_[client.get()] = client;
       client->start(gate->parser.release(), [this, alive = alive_](ClientSession* closed) {
-        if (*alive) clients_.erase(closed);
+        if (!*alive) return;
+        clients_.erase(closed);
+        if (clients_.empty() && all_closed_) std::exchange(all_closed_, nullptr)();
       });
       return;
     }
@@ -202,7 +205,9 @@ void WsServer::stop_accepting() {
   }
 }
 
-void WsServer::close_all() {
+void WsServer::close_all(std::function<void()> done) {
+  if (clients_.empty()) return done();
+  all_closed_ = std::move(done);
   auto clients = clients_;
   for (auto& [key, c] : clients) c->close_for_shutdown();
 }

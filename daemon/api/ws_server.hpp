@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,8 +40,10 @@ class WsServer {
 
   // Stops accepting; open connections go on (to carry the last events).
   void stop_accepting();
-  // Closes every connection with 1001 once what is queued to it is sent.
-  void close_all();
+  // Closes every connection with 1001 once what is queued to it is sent;
+  // `done` runs when the last one has closed.
+  void close_all(std::function<void()> done);
+  std::size_t connection_count() const { return clients_.size(); }
 
  private:
   void accept_tcp();
@@ -54,6 +57,7 @@ class WsServer {
   std::optional<boost::asio::local::stream_protocol::acceptor> unix_;
   std::filesystem::path unix_path_;
   std::map<ClientSession*, std::shared_ptr<ClientSession>> clients_;
+  std::function<void()> all_closed_;
   std::uint64_t next_connection_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

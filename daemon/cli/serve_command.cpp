@@ -63,6 +63,9 @@ std::string socket_path_of(const config::ListenConfig& listen, const service::Ru
   return (runtime.root() / "api.sock").string();
 }
 
+// How long a stopping daemon waits for its clients to answer their close.
+constexpr std::chrono::seconds kCloseDeadline{2};
+
 }  // namespace
 
 int serve_command(const ServeOptions& options) {
@@ -70,7 +73,7 @@ int serve_command(const ServeOptions& options) {
   if (!options.config_file.empty()) {
     auto loaded = config::load_daemon_config(options.config_file);
     if (!loaded) {
-      std::cerr << "sandboxd-host: " << options.config_file << ": " << loaded.error() << "\n";
+      std::cerr << "sandboxd-host: " << loaded.error() << "\n";
       return kSandboxFailure;
     }
     config = *loaded;
@@ -206,10 +209,13 @@ int serve_command(const ServeOptions& options) {
     server.stop_accepting();
     service.shutdown([&] {
       spdlog::info("every sandbox has ended");
-      server.close_all();
-      // Let the close frames and final events reach the clients.
-      stop_deadline.expires_after(std::chrono::milliseconds(200));
-      stop_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+      // The last events and the close frames go out; a client that does not
+      // answer its close within the deadline is not waited for.
+      stop_deadline.expires_after(kCloseDeadline);
+      stop_deadline.async_wait([&](const boost::system::error_code& timer) {
+        if (!timer) io.stop();
+      });
+      server.close_all([&] { io.stop(); });
     });
   });
   std::cerr << "sandboxd-host: ready (pool of " << config.pool.warm_per_shape << " per shape, network "
