@@ -14,7 +14,12 @@
 // is not read — the guest's own transmissions then wait in QEMU.
 //
 // stop() (and the end of the socket) closes every flow's socket; a stopped
-// network never touches the stack again.
+// network never touches the stack again. The network may be destroyed with
+// host work still under way (a connect, a name the host is resolving): those
+// completions hold the egress side only weakly and find it gone
+// (egress_context.hpp). The one raw reference into this object, the kick
+// callback the egress context holds, cannot outlive it: the context is
+// owned by egress_, a member.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -35,7 +40,10 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   static constexpr std::size_t kMaxPendingWrite = 16 * 1024 * 1024;
   static constexpr std::size_t kReadChunk = 256 * 1024;
 
-  static std::shared_ptr<SandboxNetwork> start(Socket link, const StackConfig& config, EgressPolicy policy);
+  // `resolver` answers the names the gateway's DNS resolves on the host;
+  // null is the host's own resolver.
+  static std::shared_ptr<SandboxNetwork> start(Socket link, const StackConfig& config, EgressPolicy policy,
+                                               std::shared_ptr<HostResolver> resolver = nullptr);
   ~SandboxNetwork();
 
   void stop();
@@ -49,7 +57,7 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   std::string stats_text() const;
 
  private:
-  SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy);
+  SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy, std::shared_ptr<HostResolver> resolver);
   void read_link();
   void kick();
   void process();
@@ -58,7 +66,7 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
 
   Socket link_;
   NetStack stack_;
-  Egress egress_;
+  Egress egress_;  // after stack_, which its context refers to
   wire::StreamFrameDecoder decoder_;
   boost::asio::steady_timer timer_;
   Bytes read_buffer_;

@@ -28,16 +28,21 @@ std::string EgressCounters::to_text() const {
   return out;
 }
 
-Egress::Egress(asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick)
-    : executor_(executor), policy_(std::move(policy)), context_(stack, std::move(kick)) {
-  dns_ = std::make_shared<DnsServer>(executor_, context_, policy_);
+Egress::Egress(asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick,
+               std::shared_ptr<HostResolver> resolver)
+    // Not make_shared: the context gets an allocation of its own, freed when
+    // Egress goes, and not kept by the handlers' weak references to its
+    // control block; so a reference that outlived it is a use after free the
+    // sanitizers report, not a silent read of a destroyed object.
+    : executor_(executor), context_(new EgressContext(stack, std::move(kick), std::move(policy))) {
+  dns_ = std::make_shared<DnsServer>(executor_, context_, std::move(resolver));
 }
 
 Egress::~Egress() { stop(); }
 
 void Egress::stop() {
-  if (context_.stopped) return;
-  context_.stopped = true;
+  if (context_->stopped) return;
+  context_->stopped = true;
   dns_->stop();
   for (auto& [id, proxy] : tcp_) proxy->stop();
   for (auto& [id, proxy] : udp_) proxy->stop();
@@ -46,11 +51,11 @@ void Egress::stop() {
 }
 
 bool Egress::is_gateway_dns(const FlowKey& key) const {
-  return key.remote_ip == context_.stack.config().gateway_ip && key.remote_port == wire::DnsRepr::kPort;
+  return key.remote_ip == context_->stack.config().gateway_ip && key.remote_port == wire::DnsRepr::kPort;
 }
 
 void Egress::handle(StackEvent& event) {
-  if (context_.stopped) return;
+  if (context_->stopped) return;
   switch (event.kind) {
     case Kind::kTcpOpen: return open_tcp(event);
     case Kind::kTcpReadable:
@@ -87,14 +92,14 @@ void Egress::open_tcp(const StackEvent& event) {
     dns_tcp_.insert(event.id);
     return dns_->on_tcp_open(event.id);
   }
-  EgressDecision decision = event.key.remote_ip == context_.stack.config().gateway_ip
+  EgressDecision decision = event.key.remote_ip == context_->stack.config().gateway_ip
                                 ? EgressDecision{false, {}, "the gateway only serves DNS"}
-                                : policy_.decide(event.key);
+                                : context_->policy.decide(event.key);
   if (!decision.allowed) {
-    ++context_.counters.tcp_denied;
+    ++context_->counters.tcp_denied;
     spdlog::debug("net: tcp {} denied: {}", event.key.to_string(), decision.reason);
-    context_.stack.tcp_refuse(event.id);
-    context_.kick();
+    context_->stack.tcp_refuse(event.id);
+    context_->kick();
     return;
   }
   auto proxy = std::make_shared<TcpProxy>(executor_, context_, event.id);
@@ -104,17 +109,17 @@ void Egress::open_tcp(const StackEvent& event) {
 
 void Egress::open_udp(StackEvent& event) {
   if (is_gateway_dns(event.key)) return dns_->on_udp_query(event.id, event.payload);
-  EgressDecision decision = event.key.remote_ip == context_.stack.config().gateway_ip
+  EgressDecision decision = event.key.remote_ip == context_->stack.config().gateway_ip
                                 ? EgressDecision{false, {}, "the gateway only serves DNS"}
-                                : policy_.decide(event.key);
+                                : context_->policy.decide(event.key);
   auto proxy = decision.allowed ? std::make_shared<UdpProxy>(executor_, context_, event.id) : nullptr;
   if (!proxy || !proxy->open(asio::ip::udp::endpoint(to_asio(decision.connect_to), event.key.remote_port))) {
-    ++context_.counters.udp_flows_denied;
+    ++context_->counters.udp_flows_denied;
     spdlog::debug("net: udp {} denied: {}", event.key.to_string(),
                   decision.allowed ? std::string_view("socket failed") : decision.reason);
     return;
   }
-  ++context_.counters.udp_flows_allowed;
+  ++context_->counters.udp_flows_allowed;
   udp_.emplace(event.id, proxy);
   proxy->send(event.payload);
 }

@@ -3,6 +3,10 @@
 // DNS server (the gateway's port 53), a TCP proxy or a UDP proxy, or refuses
 // it. Denied TCP connections are refused with a RST, so the guest fails
 // fast; denied UDP flows are dropped, and stay dropped for their lifetime.
+//
+// Egress owns the context every piece shares (egress_context.hpp) and is
+// the only owner: handlers that complete after Egress is gone find it
+// expired and do nothing.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -14,6 +18,7 @@
 #include "daemon/net/egress/dns_server.hpp"
 #include "daemon/net/egress/egress_context.hpp"
 #include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/host_resolver.hpp"
 #include "daemon/net/egress/tcp_proxy.hpp"
 #include "daemon/net/egress/udp_proxy.hpp"
 
@@ -21,7 +26,9 @@ namespace sandboxd::net {
 
 class Egress {
  public:
-  Egress(boost::asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick);
+  // `resolver` answers the names the DNS server resolves on the host.
+  Egress(boost::asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick,
+         std::shared_ptr<HostResolver> resolver);
   ~Egress();
   Egress(const Egress&) = delete;
   Egress& operator=(const Egress&) = delete;
@@ -30,11 +37,11 @@ class Egress {
   // Closes every socket; no handler touches the stack afterwards.
   void stop();
 
-  const EgressCounters& counters() const { return context_.counters; }
-  const EgressPolicy& policy() const { return policy_; }
+  const EgressCounters& counters() const { return context_->counters; }
+  const EgressPolicy& policy() const { return context_->policy; }
   // Replaces the policy for flows opened from now on (a pooled VM gets its
   // sandbox's policy when it is handed out). Open flows keep going.
-  void set_policy(EgressPolicy policy) { policy_ = std::move(policy); }
+  void set_policy(EgressPolicy policy) { context_->policy = std::move(policy); }
 
  private:
   bool is_gateway_dns(const FlowKey& key) const;
@@ -42,8 +49,7 @@ class Egress {
   void open_udp(StackEvent& event);
 
   boost::asio::any_io_executor executor_;
-  EgressPolicy policy_;
-  EgressContext context_;
+  std::shared_ptr<EgressContext> context_;  // the only strong reference
   std::shared_ptr<DnsServer> dns_;
   std::unordered_map<FlowId, std::shared_ptr<TcpProxy>> tcp_;
   std::unordered_set<FlowId> dns_tcp_;

@@ -15,7 +15,13 @@
 //
 // Half-close is carried both ways: the guest's FIN becomes shutdown(send) on
 // the socket once its bytes are written, the socket's EOF becomes our FIN. A
-// socket error or a reset from the guest ends both sides at once.
+// socket error or a reset from the guest ends both sides at once. After a
+// graceful close the guest's last bytes are still written upstream; that
+// write, once started, has kFinalWriteTimeout to finish, stopped network or
+// not, and then the socket is closed.
+//
+// Every completion checks running(context_) before it touches the stack: a
+// connect or a readiness wait can complete after the network is gone.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -30,10 +36,11 @@ namespace sandboxd::net {
 class TcpProxy : public std::enable_shared_from_this<TcpProxy> {
  public:
   static constexpr std::chrono::seconds kConnectTimeout{20};
+  static constexpr std::chrono::seconds kFinalWriteTimeout{30};
   // Reads per readiness wake-up, so one busy socket does not starve the rest.
   static constexpr int kReadsPerWakeup = 4;
 
-  TcpProxy(boost::asio::any_io_executor executor, EgressContext& context, FlowId id);
+  TcpProxy(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id);
 
   // Connects to `destination`; accepts the guest's SYN once connected, or
   // refuses it when the connection fails or times out.
@@ -50,19 +57,22 @@ class TcpProxy : public std::enable_shared_from_this<TcpProxy> {
   void stop();
 
  private:
-  void write_upstream();
+  void on_connect(const boost::system::error_code& ec);
+  void write_upstream(EgressContext& context);
   void wait_writable();
   void write_final();
-  void read_upstream();
-  void drain_upstream();
-  void fail();
-  bool alive() const { return !context_.stopped && !closed_; }
+  void read_upstream(EgressContext& context);
+  void drain_upstream(EgressContext& context);
+  void fail(EgressContext& context);
+  void close_socket();
+  // The context, while this flow is open and its network runs.
+  std::shared_ptr<EgressContext> live() const { return closed_ ? nullptr : running(context_); }
 
-  EgressContext& context_;
+  std::weak_ptr<EgressContext> context_;
   FlowId id_;
   boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer connect_timer_;
-  Bytes final_bytes_;  // after a graceful close, the guest's last bytes
+  boost::asio::steady_timer deadline_;  // the connect, then the final write
+  Bytes final_bytes_;                   // after a graceful close, the guest's last bytes
   bool connected_ = false;
   bool waiting_read_ = false;
   bool waiting_write_ = false;
