@@ -1,8 +1,11 @@
 // Where a sandbox's flows leave the stack: every StackEvent goes through
-// handle(), which asks the policy about each new flow and hands it to the
-// DNS server (the gateway's port 53), a TCP proxy or a UDP proxy, or refuses
-// it. Denied TCP connections are refused with a RST, so the guest fails
-// fast; denied UDP flows are dropped, and stay dropped for their lifetime.
+// handle(). A new flow is planned (plan_flow: the policy's decision, and the
+// gateway's own rules) and the plan carried out: a TCP flow gets the handler
+// start_tcp_flow makes for its plan (a relay, a refusal, the gateway's DNS
+// over TCP) and every later event of the flow goes to that handler; a UDP
+// flow goes to a UdpProxy or the DNS server, or is dropped — and stays
+// dropped for its lifetime.
+// Denied TCP connections are refused with a RST, so the guest fails fast.
 //
 // Egress owns the context every piece shares (egress_context.hpp) and is
 // the only owner: handlers that complete after Egress is gone find it
@@ -12,14 +15,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "daemon/net/egress/dns_server.hpp"
 #include "daemon/net/egress/egress_context.hpp"
-#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/flow_plan.hpp"
 #include "daemon/net/egress/host_resolver.hpp"
-#include "daemon/net/egress/tcp_proxy.hpp"
+#include "daemon/net/egress/tcp_flow_handler.hpp"
 #include "daemon/net/egress/udp_proxy.hpp"
 
 namespace sandboxd::net {
@@ -51,8 +53,7 @@ class Egress {
   boost::asio::any_io_executor executor_;
   std::shared_ptr<EgressContext> context_;  // the only strong reference
   std::shared_ptr<DnsServer> dns_;
-  std::unordered_map<FlowId, std::shared_ptr<TcpProxy>> tcp_;
-  std::unordered_set<FlowId> dns_tcp_;
+  std::unordered_map<FlowId, std::shared_ptr<TcpFlowHandler>> tcp_;
   std::unordered_map<FlowId, std::shared_ptr<UdpProxy>> udp_;
 };
 

@@ -1,6 +1,7 @@
-// What every egress piece (TCP and UDP proxies, the DNS server) shares: the
-// sandbox's stack they answer through, the way to tell the network loop that
-// the stack has new work, the counters, and the egress policy.
+// What every egress piece (the flow handlers, the UDP proxies, the DNS
+// server) shares: the sandbox's stack they answer through, the way to tell
+// the network loop that the stack has new work, the counters, and the egress
+// policy.
 //
 // Lifetime, the rule every handler follows
 // ----------------------------------------
@@ -52,7 +53,7 @@ struct EgressContext {
   std::function<void()> kick;  // the stack has work: run the network loop soon
   EgressCounters counters;
   bool stopped = false;
-  // One buffer for every upstream read: proxies wait for readiness and then
+  // One buffer for every upstream read: relays wait for readiness and then
   // read synchronously into it, so an idle connection holds no buffer.
   Bytes read_buffer;
   // For flows opened from now on.

@@ -116,4 +116,68 @@ TEST_CASE("dns: a name the host cannot resolve is answered NXDOMAIN, a failed lo
   CHECK(net.network->egress_counters().dns_resolve_failures == 1);
 }
 
+TEST_CASE("dns: queries over TCP to the gateway are answered on the same connection, each framed") {
+  Running net(policy(EgressMode::kAllowAll, {{"files.internal", Ipv4Address{{127, 0, 0, 1}}}}));
+  LinkGuest& guest = *net.guest;
+  const Ipv4Address gateway = net.config.gateway_ip;
+  auto from_dns = [&](const SentFrame& f) { return f.tcp && f.tcp->src_port == wire::DnsRepr::kPort; };
+
+  wire::TcpRepr syn;
+  syn.src_port = kGuestPort;
+  syn.dst_port = wire::DnsRepr::kPort;
+  syn.seq_number = 1000;
+  syn.flags.syn = true;
+  syn.window = 65535;
+  syn.options.mss = 1460;
+  guest.send(guest.tcp(syn, gateway));
+  std::optional<SentFrame> synack;
+  REQUIRE(run_until(net.io, [&] { return (synack = guest.take(from_dns)).has_value(); }));
+  REQUIRE(synack->tcp->flags.syn);
+  REQUIRE(synack->tcp->flags.ack);
+
+  // Two queries in one segment: an alias (answered at once) and a name the
+  // host resolves (answered when the test says so).
+  Bytes stream;
+  for (const Bytes& q : {query("files.internal", 1), query("example.com", 2)}) {
+    stream.push_back(static_cast<std::byte>(q.size() >> 8));
+    stream.push_back(static_cast<std::byte>(q.size() & 0xff));
+    stream.insert(stream.end(), q.begin(), q.end());
+  }
+  wire::TcpRepr data;
+  data.src_port = kGuestPort;
+  data.dst_port = wire::DnsRepr::kPort;
+  data.seq_number = 1001;
+  data.ack_number = synack->tcp->seq_number + 1;
+  data.flags.ack = true;
+  data.flags.psh = true;
+  data.window = 65535;
+  data.payload = stream;
+  guest.send(guest.tcp(data, gateway));
+  REQUIRE(run_until(net.io, [&] { return net.resolver->pending.size() == 1; }));
+  net.resolver->answer_all(HostLookup{HostLookup::Outcome::kFound, {kFound}});
+
+  Bytes received;
+  std::vector<wire::DnsRepr> replies;
+  REQUIRE(run_until(net.io, [&] {
+    while (auto f = guest.take(from_dns)) received.insert(received.end(), f->payload.begin(), f->payload.end());
+    while (received.size() >= 2) {
+      std::size_t n =
+          (std::size_t{std::to_integer<std::uint8_t>(received[0])} << 8) | std::to_integer<std::uint8_t>(received[1]);
+      if (received.size() < 2 + n) break;
+      auto r = wire::DnsRepr::parse(ByteSpan(received).subspan(2, n));
+      REQUIRE(r);
+      replies.push_back(*r);
+      received.erase(received.begin(), received.begin() + static_cast<std::ptrdiff_t>(2 + n));
+    }
+    return replies.size() == 2;
+  }));
+  CHECK(replies[0].id == 1);
+  REQUIRE(replies[0].answers.size() == 1);
+  CHECK(std::get<Ipv4Address>(replies[0].answers[0].data) == kAliasBase);
+  CHECK(replies[1].id == 2);
+  REQUIRE(replies[1].answers.size() == 1);
+  CHECK(std::get<Ipv4Address>(replies[1].answers[0].data) == kFound);
+  CHECK(net.network->egress_counters().dns_queries == 2);
+}
+
 }  // namespace sandboxd::net

@@ -1,6 +1,7 @@
-// One guest TCP connection carried to its destination by a host socket.
+// One guest TCP connection carried to its destination by a host socket: the
+// TcpFlowHandler for flows the policy lets out (FlowPlan::Kind::kConnect).
 //
-// The proxy moves bytes between the stack's connection and the socket and
+// The relay moves bytes between the stack's connection and the socket and
 // nothing more; flow control is the stack's buffers. Upstream is read only
 // into the space the connection's send buffer has (send_space), so a guest
 // that does not read stops the socket being read; the guest's bytes are
@@ -9,7 +10,7 @@
 // guest's window.
 //
 // The socket is non-blocking and driven by readiness (async_wait), not by
-// async reads and writes: reads go into the one buffer all proxies share
+// async reads and writes: reads go into the one buffer all relays share
 // and writes come from the stack's buffer, so a connection holds no buffer
 // of its own — a flood of idle connections costs little memory.
 //
@@ -29,32 +30,27 @@
 #include <chrono>
 #include <memory>
 
-#include "daemon/net/egress/egress_context.hpp"
+#include "daemon/net/egress/tcp_flow_handler.hpp"
 
 namespace sandboxd::net {
 
-class TcpProxy : public std::enable_shared_from_this<TcpProxy> {
+class TcpRelay final : public TcpFlowHandler, public std::enable_shared_from_this<TcpRelay> {
  public:
   static constexpr std::chrono::seconds kConnectTimeout{20};
   static constexpr std::chrono::seconds kFinalWriteTimeout{30};
   // Reads per readiness wake-up, so one busy socket does not starve the rest.
   static constexpr int kReadsPerWakeup = 4;
 
-  TcpProxy(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id);
+  TcpRelay(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id);
 
   // Connects to `destination`; accepts the guest's SYN once connected, or
   // refuses it when the connection fails or times out.
   void connect(const boost::asio::ip::tcp::endpoint& destination);
 
-  // Stack events for this flow.
-  void on_readable();
-  void on_writable();
-  // The connection is over. `leftover` is what the guest sent and had not
-  // yet gone upstream; after a graceful close it is still delivered.
-  void on_closed(std::string_view reason, Bytes leftover);
-
-  // The network is shutting down: close at once.
-  void stop();
+  void on_readable() override;
+  void on_writable() override;
+  void on_closed(std::string_view reason, Bytes leftover) override;
+  void stop() override;
 
  private:
   void on_connect(const boost::system::error_code& ec);

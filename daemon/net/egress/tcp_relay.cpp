@@ -1,4 +1,4 @@
-#include "daemon/net/egress/tcp_proxy.hpp"
+#include "daemon/net/egress/tcp_relay.hpp"
 
 #include <boost/asio/write.hpp>
 
@@ -7,10 +7,10 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using asio::ip::tcp;
 
-TcpProxy::TcpProxy(asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id)
+TcpRelay::TcpRelay(asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id)
     : context_(std::move(context)), id_(id), socket_(executor), deadline_(executor) {}
 
-void TcpProxy::connect(const tcp::endpoint& destination) {
+void TcpRelay::connect(const tcp::endpoint& destination) {
   auto self = shared_from_this();
   deadline_.expires_after(kConnectTimeout);
   deadline_.async_wait([self](const error_code& ec) {
@@ -19,7 +19,7 @@ void TcpProxy::connect(const tcp::endpoint& destination) {
   socket_.async_connect(destination, [self](const error_code& ec) { self->on_connect(ec); });
 }
 
-void TcpProxy::on_connect(const error_code& ec) {
+void TcpRelay::on_connect(const error_code& ec) {
   deadline_.cancel();
   auto context = live();
   if (!context) return;
@@ -42,17 +42,17 @@ void TcpProxy::on_connect(const error_code& ec) {
   write_upstream(*context);
 }
 
-void TcpProxy::on_readable() {
+void TcpRelay::on_readable() {
   if (auto context = live()) write_upstream(*context);
 }
 
-void TcpProxy::on_writable() {
+void TcpRelay::on_writable() {
   if (auto context = live()) read_upstream(*context);
 }
 
 // ---- guest -> upstream ---------------------------------------------------
 
-void TcpProxy::write_upstream(EgressContext& context) {
+void TcpRelay::write_upstream(EgressContext& context) {
   if (!connected_ || waiting_write_) return;
   NetStack& stack = context.stack;
   for (;;) {
@@ -77,7 +77,7 @@ void TcpProxy::write_upstream(EgressContext& context) {
   }
 }
 
-void TcpProxy::wait_writable() {
+void TcpRelay::wait_writable() {
   waiting_write_ = true;
   auto self = shared_from_this();
   socket_.async_wait(tcp::socket::wait_write, [self](const error_code& ec) {
@@ -90,7 +90,7 @@ void TcpProxy::wait_writable() {
   });
 }
 
-void TcpProxy::on_closed(std::string_view reason, Bytes leftover) {
+void TcpRelay::on_closed(std::string_view reason, Bytes leftover) {
   closed_ = true;
   if (reason != "closed" || !connected_) return close_socket();
   // A graceful close: what the guest sent last still goes upstream, once the
@@ -99,10 +99,10 @@ void TcpProxy::on_closed(std::string_view reason, Bytes leftover) {
   if (!waiting_write_) write_final();
 }
 
-void TcpProxy::write_final() {
+void TcpRelay::write_final() {
   if (final_bytes_.empty() || !running(context_)) return close_socket();
   auto self = shared_from_this();
-  // An upstream that never reads must not keep the socket (and this proxy)
+  // An upstream that never reads must not keep the socket (and this relay)
   // forever: the last bytes have a deadline.
   deadline_.expires_after(kFinalWriteTimeout);
   deadline_.async_wait([self](const error_code& ec) {
@@ -116,7 +116,7 @@ void TcpProxy::write_final() {
 
 // ---- upstream -> guest ---------------------------------------------------
 
-void TcpProxy::read_upstream(EgressContext& context) {
+void TcpRelay::read_upstream(EgressContext& context) {
   if (!connected_ || waiting_read_ || upstream_eof_) return;
   if (context.stack.tcp_send_space(id_) == 0) return;  // a kTcpWritable event brings us back
   waiting_read_ = true;
@@ -130,7 +130,7 @@ void TcpProxy::read_upstream(EgressContext& context) {
   });
 }
 
-void TcpProxy::drain_upstream(EgressContext& context) {
+void TcpRelay::drain_upstream(EgressContext& context) {
   NetStack& stack = context.stack;
   Bytes& buffer = context.read_buffer;
   for (int i = 0; i < kReadsPerWakeup; ++i) {
@@ -155,19 +155,19 @@ void TcpProxy::drain_upstream(EgressContext& context) {
   read_upstream(context);
 }
 
-void TcpProxy::fail(EgressContext& context) {
+void TcpRelay::fail(EgressContext& context) {
   closed_ = true;
   context.stack.tcp_abort(id_);
   context.kick();
   close_socket();
 }
 
-void TcpProxy::close_socket() {
+void TcpRelay::close_socket() {
   error_code ignored;
   socket_.close(ignored);
 }
 
-void TcpProxy::stop() {
+void TcpRelay::stop() {
   closed_ = true;
   deadline_.cancel();
   close_socket();
