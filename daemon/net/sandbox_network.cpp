@@ -45,7 +45,8 @@ void SandboxNetwork::read_link() {
     self->reading_ = false;
     if (self->stopped_) return;
     if (ec) {
-      if (ec != asio::error::eof) spdlog::warn("net: guest link read failed: {}", ec.message());
+      if (ec != asio::error::eof)
+        spdlog::warn("{}: guest link read failed: {}", self->egress_.log_name(), ec.message());
       self->stop();
       return;
     }
@@ -98,7 +99,7 @@ void SandboxNetwork::write_link() {
     self->writing_.clear();
     if (self->stopped_) return;
     if (ec) {
-      spdlog::warn("net: guest link write failed: {}", ec.message());
+      spdlog::warn("{}: guest link write failed: {}", self->egress_.log_name(), ec.message());
       self->stop();
       return;
     }

@@ -20,6 +20,10 @@
 // (egress_context.hpp). The one raw reference into this object, the kick
 // callback the egress context holds, cannot outlive it: the context is
 // owned by egress_, a member.
+//
+// A network starts unassigned, under the policy it was started with (for a
+// pooled VM: deny-all, as nobody is known to be using it), and is handed to
+// its sandbox with assign() (network_assignment.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -47,8 +51,9 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   ~SandboxNetwork();
 
   void stop();
-  // The egress policy for flows opened from now on.
-  void set_policy(EgressPolicy policy) { egress_.set_policy(std::move(policy)); }
+  // Hands the network to a sandbox: its identity, its egress policy for
+  // flows opened from now on, and where its flows are reported.
+  void assign(NetworkAssignment assignment) { egress_.assign(std::move(assignment)); }
 
   const NetCounters& counters() const { return stack_.counters(); }
   const EgressCounters& egress_counters() const { return egress_.counters(); }

@@ -82,8 +82,8 @@ void SandboxService::create(const std::string& owner, const api::CreateSandboxPa
                     machine->release(nullptr);
                     return done(Unexpected{ApiError{ErrorCode::kShuttingDown, "the daemon is shutting down", {}}});
                   }
-                  if (machine->network) machine->network->set_policy(std::move(policy));
                   s.id = new_sandbox_id();
+                  if (machine->network) machine->network->assign({s.id, s.owner, std::move(policy), nullptr});
                   auto sandbox = std::make_shared<Sandbox>(io_, s, std::move(*machine), from_pool);
                   sandboxes_[s.id] = sandbox;
                   sandbox->begin([this, alive = alive_](Sandbox& ended) {

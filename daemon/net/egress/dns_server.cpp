@@ -11,7 +11,7 @@ void DnsServer::answer(ByteSpan message, std::size_t max_reply, std::function<vo
   auto context = running(context_);
   if (!context) return;
   ++context->counters.dns_queries;
-  DnsPlan plan = plan_dns_answer(message, context->policy, max_reply);
+  DnsPlan plan = plan_dns_answer(message, context->assignment.policy, max_reply);
   switch (plan.kind) {
     case DnsPlan::Kind::kDrop: return;
     case DnsPlan::Kind::kReply: return deliver(std::move(plan.reply));

@@ -44,6 +44,13 @@ void Egress::stop() {
   udp_.clear();
 }
 
+void Egress::assign(NetworkAssignment assignment) {
+  context_->log_name = assignment.sandbox_id.empty() ? "net" : "sandbox " + assignment.sandbox_id + ": net";
+  spdlog::debug("{}: assigned (owner {}, egress {})", context_->log_name, assignment.owner,
+                to_string(assignment.policy.mode()));
+  context_->assignment = std::move(assignment);
+}
+
 void Egress::handle(StackEvent& event) {
   if (context_->stopped) return;
   switch (event.kind) {
@@ -79,29 +86,49 @@ bool Egress::is_gateway_dns(const FlowKey& key) const {
   return key.remote_ip == context_->stack.config().gateway_ip && key.remote_port == wire::DnsRepr::kPort;
 }
 
-void Egress::open_tcp(const StackEvent& event) {
-  FlowPlan plan = plan_flow(event.key, context_->policy, context_->stack.config().gateway_ip);
-  if (!plan.allowed()) {
-    ++context_->counters.tcp_denied;
-    spdlog::debug("net: tcp {} denied: {}", event.key.to_string(), plan.reason);
+void Egress::report(FlowProtocol protocol, const FlowKey& key, const FlowPlan& plan) {
+  const NetworkAssignment& a = context_->assignment;
+  if (!plan.allowed())
+    spdlog::debug("{}: {} {} denied: {}", context_->log_name, to_string(protocol), key.to_string(), plan.reason);
+  if (!a.audit) return;
+  FlowAudit record;
+  record.time = std::chrono::system_clock::now();
+  record.sandbox_id = a.sandbox_id;
+  record.owner = a.owner;
+  record.protocol = protocol;
+  record.key = key;
+  record.verdict = plan.allowed() ? FlowVerdict::kAllowed : FlowVerdict::kDenied;
+  record.reason = plan.reason;
+  switch (plan.kind) {
+    case FlowPlan::Kind::kGatewayDns: record.destination = FlowDestination::kGatewayDns; break;
+    case FlowPlan::Kind::kConnect:
+      record.destination = FlowDestination::kUpstream;
+      record.connected_to = {plan.connect_to, key.remote_port};
+      break;
+    case FlowPlan::Kind::kRefuse: break;
   }
+  a.audit(record);
+}
+
+void Egress::open_tcp(const StackEvent& event) {
+  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
+  report(FlowProtocol::kTcp, event.key, plan);
+  if (!plan.allowed()) ++context_->counters.tcp_denied;
   tcp_.emplace(event.id, start_tcp_flow(event.id, event.key, plan, TcpFlowEnv{executor_, context_, dns_}));
 }
 
 void Egress::open_udp(StackEvent& event) {
-  FlowPlan plan = plan_flow(event.key, context_->policy, context_->stack.config().gateway_ip);
+  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
   std::shared_ptr<UdpProxy> proxy;
   if (plan.kind == FlowPlan::Kind::kConnect) {
     proxy = std::make_shared<UdpProxy>(executor_, context_, event.id);
     if (!proxy->open(asio::ip::udp::endpoint(asio::ip::address_v4(plan.connect_to.to_u32()), event.key.remote_port)))
       plan = FlowPlan{FlowPlan::Kind::kRefuse, {}, "the host socket could not be opened"};
   }
+  report(FlowProtocol::kUdp, event.key, plan);
   switch (plan.kind) {
     case FlowPlan::Kind::kGatewayDns: return dns_->on_udp_query(event.id, event.payload);
-    case FlowPlan::Kind::kRefuse:
-      ++context_->counters.udp_flows_denied;
-      spdlog::debug("net: udp {} denied: {}", event.key.to_string(), plan.reason);
-      return;
+    case FlowPlan::Kind::kRefuse: ++context_->counters.udp_flows_denied; return;
     case FlowPlan::Kind::kConnect: break;
   }
   ++context_->counters.udp_flows_allowed;

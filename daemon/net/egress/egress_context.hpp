@@ -1,7 +1,7 @@
 // What every egress piece (the flow handlers, the UDP proxies, the DNS
 // server) shares: the sandbox's stack they answer through, the way to tell
-// the network loop that the stack has new work, the counters, and the egress
-// policy.
+// the network loop that the stack has new work, the counters, and what the
+// network was assigned (policy, identity, audit sink).
 //
 // Lifetime, the rule every handler follows
 // ----------------------------------------
@@ -26,7 +26,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/network_assignment.hpp"
 #include "daemon/net/stack/net_stack.hpp"
 
 namespace sandboxd::net {
@@ -56,11 +56,16 @@ struct EgressContext {
   // One buffer for every upstream read: relays wait for readiness and then
   // read synchronously into it, so an idle connection holds no buffer.
   Bytes read_buffer;
-  // For flows opened from now on.
-  EgressPolicy policy;
+  // Until assign(): no id, the waiting policy, no sink.
+  NetworkAssignment assignment;
+  // What every log line from this network starts with: "net", then
+  // "sandbox <id>: net" once assigned.
+  std::string log_name = "net";
 
-  EgressContext(NetStack& s, std::function<void()> k, EgressPolicy p)
-      : stack(s), kick(std::move(k)), read_buffer(kReadBufferSize), policy(std::move(p)) {}
+  EgressContext(NetStack& s, std::function<void()> k, EgressPolicy policy)
+      : stack(s), kick(std::move(k)), read_buffer(kReadBufferSize) {
+    assignment.policy = std::move(policy);
+  }
 };
 
 // The context, if the network it belongs to still exists and runs; null

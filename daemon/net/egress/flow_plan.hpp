@@ -7,10 +7,10 @@
 //   anywhere else             -> what EgressPolicy::decide says:
 //                                kConnect to its host-side address, or kRefuse
 //
-// The plan is what picks the flow's handler (tcp_flow_handler.hpp). Kinds to
-// come — intercept TLS, hold for approval — are decided here too, so every
-// handler sees a decision already made and no handler consults the policy
-// itself.
+// The plan is what is audited (flow_audit.hpp) and what picks the flow's
+// handler (tcp_flow_handler.hpp). Kinds to come — intercept TLS, hold for
+// approval — are decided here too, so every handler sees a decision already
+// made and no handler consults the policy itself.
 #pragma once
 
 #include <string_view>
@@ -24,7 +24,7 @@ struct FlowPlan {
   enum class Kind { kGatewayDns, kConnect, kRefuse };
   Kind kind = Kind::kRefuse;
   wire::Ipv4Address connect_to;  // kConnect: where, on the host; the port is the guest's
-  std::string_view reason;       // a string literal, for logs: why it was refused
+  std::string_view reason;       // a string literal, for logs, counters and audit records
 
   bool allowed() const { return kind != Kind::kRefuse; }
 };

@@ -87,9 +87,11 @@ TEST_CASE("egress: a flow elsewhere is connected where the policy says, or refus
   FlowPlan alias = plan_flow(to(kAliasBase, 8080), allow, gateway);
   CHECK(alias.kind == FlowPlan::Kind::kConnect);
   CHECK(alias.connect_to == Ipv4Address{{127, 0, 0, 1}});
+  CHECK(alias.reason == "host alias");
   FlowPlan open = plan_flow(to(Ipv4Address{{93, 184, 216, 34}}, 443), allow, gateway);
   CHECK(open.kind == FlowPlan::Kind::kConnect);
   CHECK(open.connect_to == Ipv4Address{{93, 184, 216, 34}});
+  CHECK(open.reason == "allow-all");
   FlowPlan loopback = plan_flow(to(Ipv4Address{{127, 0, 0, 1}}, 22), allow, gateway);
   CHECK(loopback.kind == FlowPlan::Kind::kRefuse);
   CHECK(loopback.reason == "the host's loopback is not reachable");
