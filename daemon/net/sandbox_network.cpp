@@ -8,16 +8,20 @@ namespace sandboxd::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-std::shared_ptr<SandboxNetwork> SandboxNetwork::start(Socket link, const StackConfig& config, EgressPolicy policy) {
-  std::shared_ptr<SandboxNetwork> network(new SandboxNetwork(std::move(link), config, std::move(policy)));
+std::shared_ptr<SandboxNetwork> SandboxNetwork::start(Socket link, const StackConfig& config, EgressPolicy policy,
+                                                      std::shared_ptr<HostResolver> resolver) {
+  if (!resolver) resolver = make_host_resolver(link.get_executor());
+  std::shared_ptr<SandboxNetwork> network(
+      new SandboxNetwork(std::move(link), config, std::move(policy), std::move(resolver)));
   network->read_link();
   return network;
 }
 
-SandboxNetwork::SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy)
+SandboxNetwork::SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy,
+                               std::shared_ptr<HostResolver> resolver)
     : link_(std::move(link)),
       stack_(config),
-      egress_(link_.get_executor(), stack_, std::move(policy), [this] { kick(); }),
+      egress_(link_.get_executor(), stack_, std::move(policy), [this] { kick(); }, std::move(resolver)),
       timer_(link_.get_executor()),
       read_buffer_(kReadChunk) {}
 
@@ -41,7 +45,8 @@ void SandboxNetwork::read_link() {
     self->reading_ = false;
     if (self->stopped_) return;
     if (ec) {
-      if (ec != asio::error::eof) spdlog::warn("net: guest link read failed: {}", ec.message());
+      if (ec != asio::error::eof)
+        spdlog::warn("{}: guest link read failed: {}", self->egress_.log_name(), ec.message());
       self->stop();
       return;
     }
@@ -94,7 +99,7 @@ void SandboxNetwork::write_link() {
     self->writing_.clear();
     if (self->stopped_) return;
     if (ec) {
-      spdlog::warn("net: guest link write failed: {}", ec.message());
+      spdlog::warn("{}: guest link write failed: {}", self->egress_.log_name(), ec.message());
       self->stop();
       return;
     }

@@ -14,7 +14,16 @@
 // is not read — the guest's own transmissions then wait in QEMU.
 //
 // stop() (and the end of the socket) closes every flow's socket; a stopped
-// network never touches the stack again.
+// network never touches the stack again. The network may be destroyed with
+// host work still under way (a connect, a name the host is resolving): those
+// completions hold the egress side only weakly and find it gone
+// (egress_context.hpp). The one raw reference into this object, the kick
+// callback the egress context holds, cannot outlive it: the context is
+// owned by egress_, a member.
+//
+// A network starts unassigned, under the policy it was started with (for a
+// pooled VM: deny-all, as nobody is known to be using it), and is handed to
+// its sandbox with assign() (network_assignment.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -35,12 +44,16 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   static constexpr std::size_t kMaxPendingWrite = 16 * 1024 * 1024;
   static constexpr std::size_t kReadChunk = 256 * 1024;
 
-  static std::shared_ptr<SandboxNetwork> start(Socket link, const StackConfig& config, EgressPolicy policy);
+  // `resolver` answers the names the gateway's DNS resolves on the host;
+  // null is the host's own resolver.
+  static std::shared_ptr<SandboxNetwork> start(Socket link, const StackConfig& config, EgressPolicy policy,
+                                               std::shared_ptr<HostResolver> resolver = nullptr);
   ~SandboxNetwork();
 
   void stop();
-  // The egress policy for flows opened from now on.
-  void set_policy(EgressPolicy policy) { egress_.set_policy(std::move(policy)); }
+  // Hands the network to a sandbox: its identity, its egress policy for
+  // flows opened from now on, and where its flows are reported.
+  void assign(NetworkAssignment assignment) { egress_.assign(std::move(assignment)); }
 
   const NetCounters& counters() const { return stack_.counters(); }
   const EgressCounters& egress_counters() const { return egress_.counters(); }
@@ -49,7 +62,7 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   std::string stats_text() const;
 
  private:
-  SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy);
+  SandboxNetwork(Socket link, const StackConfig& config, EgressPolicy policy, std::shared_ptr<HostResolver> resolver);
   void read_link();
   void kick();
   void process();
@@ -58,7 +71,7 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
 
   Socket link_;
   NetStack stack_;
-  Egress egress_;
+  Egress egress_;  // after stack_, which its context refers to
   wire::StreamFrameDecoder decoder_;
   boost::asio::steady_timer timer_;
   Bytes read_buffer_;

@@ -47,7 +47,7 @@ void Sandbox::machine_arrived(Expected<vm::MachinePtr, std::string> machine, boo
   machine_ = std::move(*machine);
   from_pool_ = from_pool;
   boot_ms_ = machine_->boot_time().count() / 1000;
-  machine_->assign({settings_.id, settings_.owner, std::move(policy)});
+  machine_->assign({settings_.id, settings_.owner, std::move(policy), nullptr});
   std::weak_ptr<Sandbox> self = weak_from_this();
   machine_->on_exit([self](const vm::MachineExit& exit) {
     if (auto s = self.lock()) s->on_machine_exit(exit);

@@ -14,16 +14,9 @@
 #include <string>
 
 #include "daemon/agent/guest_agent.hpp"
-#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/network_assignment.hpp"
 
 namespace sandboxd::vm {
-
-// Who a machine serves once a sandbox takes it, and under which policy.
-struct MachineAssignment {
-  std::string sandbox_id;
-  std::string owner;
-  net::EgressPolicy policy;
-};
 
 // How a machine ended on its own.
 struct MachineExit {
@@ -41,9 +34,10 @@ class Machine {
   virtual std::chrono::microseconds boot_time() const = 0;
   // Called at most once, when the machine ends without being stopped.
   virtual void on_exit(std::function<void(const MachineExit&)> handler) = 0;
-  // Gives the machine to its sandbox: its identity and egress policy apply
-  // to flows opened from now on. Nothing happens on a machine without a network.
-  virtual void assign(MachineAssignment assignment) = 0;
+  // Gives the machine to its sandbox: its identity, egress policy and audit
+  // sink apply to flows opened from now on (net/egress/network_assignment.hpp).
+  // Nothing happens on a machine without a network.
+  virtual void assign(net::NetworkAssignment assignment) = 0;
   // Ends the machine; `gone` runs once QEMU has exited and everything the
   // machine held on the host is released. on_exit handlers are not called.
   virtual void stop(std::function<void()> gone) = 0;

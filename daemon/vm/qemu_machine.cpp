@@ -77,8 +77,8 @@ void QemuMachine::on_exit(std::function<void(const MachineExit&)> handler) {
   });
 }
 
-void QemuMachine::assign(MachineAssignment assignment) {
-  if (network_) network_->set_policy(std::move(assignment.policy));
+void QemuMachine::assign(net::NetworkAssignment assignment) {
+  if (network_) network_->assign(std::move(assignment));
 }
 
 void QemuMachine::stop(std::function<void()> gone) { release(std::move(gone)); }

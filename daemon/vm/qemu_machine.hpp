@@ -47,7 +47,7 @@ class QemuMachine final : public Machine {
   std::shared_ptr<agent::GuestAgent> agent() const override;
   std::chrono::microseconds boot_time() const override { return boot_time_; }
   void on_exit(std::function<void(const MachineExit&)> handler) override;
-  void assign(MachineAssignment assignment) override;
+  void assign(net::NetworkAssignment assignment) override;
   void stop(std::function<void()> gone) override;
   std::string network_stats() const override;
 

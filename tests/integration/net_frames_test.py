@@ -4,10 +4,11 @@
 `sandboxd-host net-serve` runs one sandbox network on a unix socket; this
 test plays QEMU's side of it (a 4-byte big-endian length before each
 Ethernet frame), crafting frames with scapy. It checks the stack answers a
-well-behaved guest (DHCP, ARP, ping, a TCP connection through a host alias),
-then sends garbage, truncated and oversized frames, a SYN flood and a
-fragment flood, and checks that the daemon is still up, still answers, and
-that its memory stayed bounded (printed before and after).
+well-behaved guest (DHCP, ARP, ping, a TCP connection through a host alias,
+DNS over TCP to the gateway), then sends garbage, truncated and oversized
+frames, a SYN flood and a fragment flood, and checks that the daemon is still
+up, still answers, and that its memory stayed bounded (printed before and
+after).
 """
 import collections
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 
 from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
@@ -155,6 +157,28 @@ def well_behaved_guest(link, http_port, label):
     reply = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and b"hello from the host" in bytes(p[TCP].payload))
     check(reply is not None, f"{label}: HTTP reply from the host's loopback through the stack")
     link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="R", seq=1001 + len(request))))
+
+    # DNS over TCP to the gateway (what a resolver does after a truncated UDP reply).
+    sport = random.randint(20000, 60000)
+    link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / TCP(sport=sport, dport=53, flags="S", seq=5000,
+                                                            options=[("MSS", 1460)])))
+    synack = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and p[TCP].flags & 0x12 == 0x12)
+    check(synack is not None, f"{label}: TCP connection to the gateway's DNS accepted")
+    if synack is None:
+        return
+    ours = synack[TCP].seq + 1
+    query = bytes(DNS(id=0x77, rd=1, qd=DNSQR(qname="host.test", qtype="A")))
+    link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / TCP(sport=sport, dport=53, flags="PA", seq=5001, ack=ours,
+                                                            window=4096) / Raw(struct.pack(">H", len(query)) + query)))
+    answer = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and len(bytes(p[TCP].payload)) > 2)
+    addresses = []
+    if answer is not None:
+        data = bytes(answer[TCP].payload)
+        (n,) = struct.unpack(">H", data[:2])
+        reply = DNS(data[2:2 + n])
+        addresses = [reply.an[i].rdata for i in range(reply.ancount)] if reply.id == 0x77 else []
+    check(addresses == [ALIAS_IP], f"{label}: DNS over TCP answers the alias with {ALIAS_IP} (got {addresses})")
+    link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / TCP(sport=sport, dport=53, flags="R", seq=5001 + 2 + len(query))))
 
 
 def processed_so_far(link, label):

@@ -67,7 +67,7 @@ struct MachineLedger {
   unsigned created = 0;
   unsigned live = 0;     // not yet destroyed
   unsigned stopped = 0;  // stop() called
-  std::vector<vm::MachineAssignment> assignments;
+  std::vector<net::NetworkAssignment> assignments;
 };
 
 class FakeMachine final : public vm::Machine {
@@ -78,7 +78,7 @@ class FakeMachine final : public vm::Machine {
   std::shared_ptr<agent::GuestAgent> agent() const override { return agent_; }
   std::chrono::microseconds boot_time() const override { return std::chrono::milliseconds(7); }
   void on_exit(std::function<void(const vm::MachineExit&)> handler) override { exit_handler_ = std::move(handler); }
-  void assign(vm::MachineAssignment assignment) override { ledger_->assignments.push_back(std::move(assignment)); }
+  void assign(net::NetworkAssignment assignment) override { ledger_->assignments.push_back(std::move(assignment)); }
   void stop(std::function<void()> gone) override;
   std::string network_stats() const override { return {}; }
 

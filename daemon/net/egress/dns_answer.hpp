@@ -42,7 +42,8 @@ DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_
 Bytes dns_resolved_reply(const wire::DnsRepr& query, std::span<const wire::Ipv4Address> addresses, bool name_exists,
                          bool failed, std::size_t max_reply);
 
-// TTL of answers the gateway makes up (aliases) or relays.
+// TTL of the answers the gateway builds, for aliases and for names resolved
+// on the host alike.
 inline constexpr std::uint32_t kDnsAnswerTtl = 60;
 
 }  // namespace sandboxd::net

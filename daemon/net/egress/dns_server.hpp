@@ -1,54 +1,53 @@
-// The gateway's DNS server, over UDP and TCP on port 53 of the gateway's
-// address. What a query gets is decided by plan_dns_answer (dns_answer.hpp);
-// this adds the I/O: names to resolve go to the host's resolver (at most
-// kMaxResolving at a time per sandbox — more are answered SERVFAIL at once,
-// so a guest cannot queue unbounded work on the host), and DNS over TCP is
-// unframed from and framed into the connection (2-byte length, RFC 7766).
+// The gateway's DNS server, on port 53 of the gateway's address. What a
+// query gets is decided by plan_dns_answer (dns_answer.hpp); this adds the
+// I/O: UDP queries are answered on their flow, TCP connections are carried
+// by DnsTcpSession (dns_tcp_session.hpp), which unframes queries and hands
+// them to answer(). Names to resolve go to the host's resolver
+// (host_resolver.hpp), at most kMaxResolving at a time per sandbox — more
+// are answered SERVFAIL at once, so a guest cannot queue unbounded work on
+// the host.
+//
+// The resolver answers from another thread's work, whenever it is done,
+// perhaps after the network is stopped and destroyed (getaddrinfo cannot be
+// interrupted). Its callback holds only weak references — to this server
+// and, through it, to the egress context — and checks both before it
+// delivers anything (egress_context.hpp).
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <memory>
-#include <unordered_map>
 
 #include "daemon/net/egress/dns_answer.hpp"
 #include "daemon/net/egress/egress_context.hpp"
-#include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/host_resolver.hpp"
 
 namespace sandboxd::net {
 
 class DnsServer : public std::enable_shared_from_this<DnsServer> {
  public:
   static constexpr unsigned kMaxResolving = 16;
-  static constexpr std::size_t kMaxTcpPendingReplies = 256 * 1024;
 
-  DnsServer(boost::asio::any_io_executor executor, EgressContext& context, const EgressPolicy& policy);
+  DnsServer(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context,
+            std::shared_ptr<HostResolver> resolver);
 
   // A query that came over UDP on flow `id`; the reply goes back on it.
   void on_udp_query(FlowId id, ByteSpan message);
 
-  // A TCP connection to the gateway's port 53, and its events.
-  void on_tcp_open(FlowId id);
-  void on_tcp_readable(FlowId id);
-  void on_tcp_writable(FlowId id);
-  void on_tcp_closed(FlowId id);
+  // Answers one query with a reply of at most `max_reply` bytes: `deliver`
+  // runs inline when the answer is known at once, later when the host's
+  // resolver was asked, and not at all if the network stops meanwhile.
+  void answer(ByteSpan message, std::size_t max_reply, std::function<void(Bytes)> deliver);
+
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
   void stop();
 
  private:
-  struct TcpSession {
-    Bytes replies;  // framed, not yet taken by the connection
-    unsigned resolving = 0;
-  };
-
-  void answer(ByteSpan message, std::size_t max_reply, std::function<void(Bytes)> deliver);
-  void flush_tcp(FlowId id);
-
-  EgressContext& context_;
-  const EgressPolicy& policy_;
-  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::any_io_executor executor_;
+  std::weak_ptr<EgressContext> context_;
+  std::shared_ptr<HostResolver> resolver_;
   unsigned resolving_ = 0;
-  std::unordered_map<FlowId, TcpSession> tcp_sessions_;
 };
 
 }  // namespace sandboxd::net

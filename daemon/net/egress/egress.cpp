@@ -6,12 +6,6 @@ namespace sandboxd::net {
 namespace asio = boost::asio;
 using Kind = StackEvent::Kind;
 
-namespace {
-
-asio::ip::address_v4 to_asio(wire::Ipv4Address a) { return asio::ip::address_v4(a.to_u32()); }
-
-}  // namespace
-
 std::string EgressCounters::to_text() const {
   std::string out;
   auto line = [&](std::string_view name, std::uint64_t value) { append_counter_line(out, name, value); };
@@ -28,44 +22,50 @@ std::string EgressCounters::to_text() const {
   return out;
 }
 
-Egress::Egress(asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick)
-    : executor_(executor), policy_(std::move(policy)), context_(stack, std::move(kick)) {
-  dns_ = std::make_shared<DnsServer>(executor_, context_, policy_);
+Egress::Egress(asio::any_io_executor executor, NetStack& stack, EgressPolicy policy, std::function<void()> kick,
+               std::shared_ptr<HostResolver> resolver)
+    // Not make_shared: the context gets an allocation of its own, freed when
+    // Egress goes, and not kept by the handlers' weak references to its
+    // control block; so a reference that outlived it is a use after free the
+    // sanitizers report, not a silent read of a destroyed object.
+    : executor_(executor), context_(new EgressContext(stack, std::move(kick), std::move(policy))) {
+  dns_ = std::make_shared<DnsServer>(executor_, context_, std::move(resolver));
 }
 
 Egress::~Egress() { stop(); }
 
 void Egress::stop() {
-  if (context_.stopped) return;
-  context_.stopped = true;
+  if (context_->stopped) return;
+  context_->stopped = true;
   dns_->stop();
-  for (auto& [id, proxy] : tcp_) proxy->stop();
+  for (auto& [id, handler] : tcp_) handler->stop();
   for (auto& [id, proxy] : udp_) proxy->stop();
   tcp_.clear();
   udp_.clear();
 }
 
-bool Egress::is_gateway_dns(const FlowKey& key) const {
-  return key.remote_ip == context_.stack.config().gateway_ip && key.remote_port == wire::DnsRepr::kPort;
+void Egress::assign(NetworkAssignment assignment) {
+  context_->log_name = assignment.sandbox_id.empty() ? "net" : "sandbox " + assignment.sandbox_id + ": net";
+  spdlog::debug("{}: assigned (owner {}, egress {})", context_->log_name, assignment.owner,
+                to_string(assignment.policy.mode()));
+  context_->assignment = std::move(assignment);
 }
 
 void Egress::handle(StackEvent& event) {
-  if (context_.stopped) return;
+  if (context_->stopped) return;
   switch (event.kind) {
     case Kind::kTcpOpen: return open_tcp(event);
     case Kind::kTcpReadable:
-      if (dns_tcp_.contains(event.id)) return dns_->on_tcp_readable(event.id);
       if (auto it = tcp_.find(event.id); it != tcp_.end()) it->second->on_readable();
       return;
     case Kind::kTcpWritable:
-      if (dns_tcp_.contains(event.id)) return dns_->on_tcp_writable(event.id);
       if (auto it = tcp_.find(event.id); it != tcp_.end()) it->second->on_writable();
       return;
     case Kind::kTcpClosed:
-      if (dns_tcp_.erase(event.id)) return dns_->on_tcp_closed(event.id);
       if (auto it = tcp_.find(event.id); it != tcp_.end()) {
-        it->second->on_closed(event.reason, std::move(event.payload));
+        auto handler = std::move(it->second);
         tcp_.erase(it);
+        handler->on_closed(event.reason, std::move(event.payload));
       }
       return;
     case Kind::kUdpDatagram:
@@ -82,39 +82,56 @@ void Egress::handle(StackEvent& event) {
   }
 }
 
+bool Egress::is_gateway_dns(const FlowKey& key) const {
+  return key.remote_ip == context_->stack.config().gateway_ip && key.remote_port == wire::DnsRepr::kPort;
+}
+
+void Egress::report(FlowProtocol protocol, const FlowKey& key, const FlowPlan& plan) {
+  const NetworkAssignment& a = context_->assignment;
+  if (!plan.allowed())
+    spdlog::debug("{}: {} {} denied: {}", context_->log_name, to_string(protocol), key.to_string(), plan.reason);
+  if (!a.audit) return;
+  FlowAudit record;
+  record.time = std::chrono::system_clock::now();
+  record.sandbox_id = a.sandbox_id;
+  record.owner = a.owner;
+  record.protocol = protocol;
+  record.key = key;
+  record.verdict = plan.allowed() ? FlowVerdict::kAllowed : FlowVerdict::kDenied;
+  record.reason = plan.reason;
+  switch (plan.kind) {
+    case FlowPlan::Kind::kGatewayDns: record.destination = FlowDestination::kGatewayDns; break;
+    case FlowPlan::Kind::kConnect:
+      record.destination = FlowDestination::kUpstream;
+      record.connected_to = {plan.connect_to, key.remote_port};
+      break;
+    case FlowPlan::Kind::kRefuse: break;
+  }
+  a.audit(record);
+}
+
 void Egress::open_tcp(const StackEvent& event) {
-  if (is_gateway_dns(event.key)) {
-    dns_tcp_.insert(event.id);
-    return dns_->on_tcp_open(event.id);
-  }
-  EgressDecision decision = event.key.remote_ip == context_.stack.config().gateway_ip
-                                ? EgressDecision{false, {}, "the gateway only serves DNS"}
-                                : policy_.decide(event.key);
-  if (!decision.allowed) {
-    ++context_.counters.tcp_denied;
-    spdlog::debug("net: tcp {} denied: {}", event.key.to_string(), decision.reason);
-    context_.stack.tcp_refuse(event.id);
-    context_.kick();
-    return;
-  }
-  auto proxy = std::make_shared<TcpProxy>(executor_, context_, event.id);
-  tcp_.emplace(event.id, proxy);
-  proxy->connect(asio::ip::tcp::endpoint(to_asio(decision.connect_to), event.key.remote_port));
+  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
+  report(FlowProtocol::kTcp, event.key, plan);
+  if (!plan.allowed()) ++context_->counters.tcp_denied;
+  tcp_.emplace(event.id, start_tcp_flow(event.id, event.key, plan, TcpFlowEnv{executor_, context_, dns_}));
 }
 
 void Egress::open_udp(StackEvent& event) {
-  if (is_gateway_dns(event.key)) return dns_->on_udp_query(event.id, event.payload);
-  EgressDecision decision = event.key.remote_ip == context_.stack.config().gateway_ip
-                                ? EgressDecision{false, {}, "the gateway only serves DNS"}
-                                : policy_.decide(event.key);
-  auto proxy = decision.allowed ? std::make_shared<UdpProxy>(executor_, context_, event.id) : nullptr;
-  if (!proxy || !proxy->open(asio::ip::udp::endpoint(to_asio(decision.connect_to), event.key.remote_port))) {
-    ++context_.counters.udp_flows_denied;
-    spdlog::debug("net: udp {} denied: {}", event.key.to_string(),
-                  decision.allowed ? std::string_view("socket failed") : decision.reason);
-    return;
+  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
+  std::shared_ptr<UdpProxy> proxy;
+  if (plan.kind == FlowPlan::Kind::kConnect) {
+    proxy = std::make_shared<UdpProxy>(executor_, context_, event.id);
+    if (!proxy->open(asio::ip::udp::endpoint(asio::ip::address_v4(plan.connect_to.to_u32()), event.key.remote_port)))
+      plan = FlowPlan{FlowPlan::Kind::kRefuse, {}, "the host socket could not be opened"};
   }
-  ++context_.counters.udp_flows_allowed;
+  report(FlowProtocol::kUdp, event.key, plan);
+  switch (plan.kind) {
+    case FlowPlan::Kind::kGatewayDns: return dns_->on_udp_query(event.id, event.payload);
+    case FlowPlan::Kind::kRefuse: ++context_->counters.udp_flows_denied; return;
+    case FlowPlan::Kind::kConnect: break;
+  }
+  ++context_->counters.udp_flows_allowed;
   udp_.emplace(event.id, proxy);
   proxy->send(event.payload);
 }

@@ -1,11 +1,24 @@
-// What every egress piece (TCP and UDP proxies, the DNS server) shares: the
-// sandbox's stack they answer through, the way to tell the network loop that
-// the stack has new work, and the counters.
+// What every egress piece (the flow handlers, the UDP proxies, the DNS
+// server) shares: the sandbox's stack they answer through, the way to tell
+// the network loop that the stack has new work, the counters, and what the
+// network was assigned (policy, identity, audit sink).
 //
-// All of it lives on the sandbox network's executor; nothing here is touched
-// from another thread. `stopped` is set when the network shuts down: async
-// handlers that complete afterwards (with operation_aborted, usually) check
-// it before touching the stack, which may be gone.
+// Lifetime, the rule every handler follows
+// ----------------------------------------
+// The context refers to the stack, which lives beside Egress in
+// SandboxNetwork and dies with it; asynchronous completions (a connect, a
+// readiness wait, the host resolver's answer from its own thread) can come
+// after that. So the context is owned by Egress alone, through a
+// shared_ptr, and everything else holds a weak_ptr: a handler starts with
+// running(context_), which yields the context only while Egress exists and
+// has not been stopped, and touches nothing of the network when it yields
+// null. A strong reference is held for the length of one handler and never
+// stored, so "the context can be locked" implies "the stack is alive". None
+// of this depends on the order in which asio runs the handlers of a
+// stopped network.
+//
+// Everything here lives on the sandbox network's executor; nothing is
+// touched from another thread.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/net/egress/network_assignment.hpp"
 #include "daemon/net/stack/net_stack.hpp"
 
 namespace sandboxd::net {
@@ -39,12 +53,26 @@ struct EgressContext {
   std::function<void()> kick;  // the stack has work: run the network loop soon
   EgressCounters counters;
   bool stopped = false;
-  // One buffer for every upstream read: proxies wait for readiness and then
+  // One buffer for every upstream read: relays wait for readiness and then
   // read synchronously into it, so an idle connection holds no buffer.
   Bytes read_buffer;
+  // Until assign(): no id, the waiting policy, no sink.
+  NetworkAssignment assignment;
+  // What every log line from this network starts with: "net", then
+  // "sandbox <id>: net" once assigned.
+  std::string log_name = "net";
 
-  EgressContext(NetStack& s, std::function<void()> k)
-      : stack(s), kick(std::move(k)), read_buffer(kReadBufferSize) {}
+  EgressContext(NetStack& s, std::function<void()> k, EgressPolicy policy)
+      : stack(s), kick(std::move(k)), read_buffer(kReadBufferSize) {
+    assignment.policy = std::move(policy);
+  }
 };
+
+// The context, if the network it belongs to still exists and runs; null
+// otherwise. The first call of every handler that can outlive its caller.
+inline std::shared_ptr<EgressContext> running(const std::weak_ptr<EgressContext>& context) {
+  auto locked = context.lock();
+  return locked && !locked->stopped ? locked : nullptr;
+}
 
 }  // namespace sandboxd::net

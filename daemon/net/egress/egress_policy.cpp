@@ -68,13 +68,13 @@ Expected<EgressPolicy, std::string> EgressPolicy::make(EgressMode mode,
 
 EgressDecision EgressPolicy::decide(const FlowKey& key) const {
   for (const HostAlias& alias : aliases_) {
-    if (alias.guest_ip == key.remote_ip) return {true, alias.host_ip, {}};
+    if (alias.guest_ip == key.remote_ip) return {true, alias.host_ip, "host alias"};
   }
   if (mode_ == EgressMode::kDenyAll) return {false, {}, "egress denied by policy"};
   if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, why};
   if (std::find(host_addresses_.begin(), host_addresses_.end(), key.remote_ip) != host_addresses_.end())
     return {false, {}, "the host's own addresses are not reachable"};
-  return {true, key.remote_ip, {}};
+  return {true, key.remote_ip, "allow-all"};
 }
 
 std::optional<Ipv4Address> EgressPolicy::resolve_alias(std::string_view name) const {

@@ -43,7 +43,7 @@ Expected<std::pair<std::string, wire::Ipv4Address>, std::string> parse_host_alia
 struct EgressDecision {
   bool allowed = false;
   wire::Ipv4Address connect_to;  // when allowed: the host-side destination
-  std::string_view reason;       // when denied: a string literal for logs and counters
+  std::string_view reason;       // either way, why: a string literal for logs, counters and audit records
 };
 
 class EgressPolicy {

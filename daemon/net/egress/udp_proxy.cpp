@@ -4,8 +4,8 @@ namespace sandboxd::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-UdpProxy::UdpProxy(asio::any_io_executor executor, EgressContext& context, FlowId id)
-    : context_(context), id_(id), socket_(executor), buffer_(65536) {}
+UdpProxy::UdpProxy(asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id)
+    : context_(std::move(context)), id_(id), socket_(executor), buffer_(65536) {}
 
 bool UdpProxy::open(const asio::ip::udp::endpoint& destination) {
   error_code ec;
@@ -30,10 +30,12 @@ void UdpProxy::send(ByteSpan payload) {
 void UdpProxy::receive() {
   auto self = shared_from_this();
   socket_.async_receive(asio::buffer(buffer_), [self](const error_code& ec, std::size_t n) {
-    if (self->stopped_ || self->context_.stopped || ec == asio::error::operation_aborted) return;
+    if (self->stopped_ || ec == asio::error::operation_aborted) return;
+    auto context = running(self->context_);
+    if (!context) return;
     if (!ec) {
-      self->context_.stack.udp_send(self->id_, ByteSpan(self->buffer_).first(n), Clock::now());
-      self->context_.kick();
+      context->stack.udp_send(self->id_, ByteSpan(self->buffer_).first(n), Clock::now());
+      context->kick();
     }
     // ECONNREFUSED and the like: the destination said no to one datagram;
     // the flow stays until it idles out.

@@ -4,6 +4,9 @@
 // datagrams from anyone else. A datagram the socket cannot take at once is
 // dropped, as UDP may; errors the destination reports (ICMP port
 // unreachable) end nothing: the flow ends when the stack expires it.
+//
+// The pending receive holds the proxy alive and the egress context weakly:
+// a datagram that completes after the network is gone touches nothing.
 #pragma once
 
 #include <boost/asio/ip/udp.hpp>
@@ -15,7 +18,7 @@ namespace sandboxd::net {
 
 class UdpProxy : public std::enable_shared_from_this<UdpProxy> {
  public:
-  UdpProxy(boost::asio::any_io_executor executor, EgressContext& context, FlowId id);
+  UdpProxy(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context, FlowId id);
 
   // Opens and connects the socket; false (with the flow unusable) on failure.
   bool open(const boost::asio::ip::udp::endpoint& destination);
@@ -27,7 +30,7 @@ class UdpProxy : public std::enable_shared_from_this<UdpProxy> {
  private:
   void receive();
 
-  EgressContext& context_;
+  std::weak_ptr<EgressContext> context_;
   FlowId id_;
   boost::asio::ip::udp::socket socket_;
   Bytes buffer_;

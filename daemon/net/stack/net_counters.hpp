@@ -1,6 +1,8 @@
 // What one sandbox's network stack has seen and done, for the API and
-// `sandboxd-host run --net-stats`. Plain numbers: the stack increments them
-// on its own strand, readers copy the struct.
+// `sandboxd-host run --net-stats`. Plain numbers, not atomics: the stack
+// increments them on the thread that runs its network's executor (the
+// daemon's one io_context thread), and readers on that same thread copy
+// the struct or print it.
 #pragma once
 
 #include <array>

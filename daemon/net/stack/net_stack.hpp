@@ -6,10 +6,11 @@
 // -------------------
 // Frames from the guest come in through receive_frame(); frames for the guest
 // accumulate in outbound(), already in QEMU's stream framing. The stack owns
-// no socket and reads no clock: the adapter (net/link) passes the time in and
-// moves the bytes. Whatever the stack needs from the outside world — may this
-// flow be opened, here are bytes for it, the guest closed it — it says as
-// StackEvents, which the egress side (net/egress) takes with take_events() and
+// no socket and reads no clock: the adapter (SandboxNetwork,
+// daemon/net/sandbox_network.hpp) passes the time in and moves the bytes.
+// Whatever the stack needs from the outside world — may this flow be opened,
+// here are bytes for it, the guest closed it — it says as StackEvents, which
+// the egress side (daemon/net/egress/egress.hpp) takes with take_events() and
 // answers through the tcp_* and udp_* calls. Those calls, like frames, only
 // change state; poll() then emits what is due (ACKs of a whole batch of
 // segments in one go, data the guest's window allows, retransmissions). The
@@ -126,19 +127,26 @@ class NetStack {
   class SegmentSink;
 
   void drop(DropReason reason) { ++counters_.drop(reason); }
-  void handle_arp(ByteSpan payload);
+  // net_stack.cpp: dispatch and the gateway's own answers.
   void handle_ipv4(ByteSpan payload, Instant now);
+  void handle_arp(ByteSpan payload);
   void handle_icmp(const wire::Ipv4Repr& ip);
-  void handle_udp(const wire::Ipv4Repr& ip, Instant now);
   void handle_dhcp(const wire::UdpRepr& udp);
+  // net_stack_tcp.cpp: the TCP connections.
   void handle_tcp(const wire::Ipv4Repr& ip, Instant now);
   void open_tcp(const FlowKey& key, const wire::TcpRepr& syn, Instant now);
   bool reclaim_time_wait();
   bool evict_embryonic(Instant now);
   void reset_unknown_segment(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg);
   void mark_dirty(TcpEntry& entry);
+  void poll_tcp(Instant now);
+  std::optional<Instant> next_tcp_deadline() const;
   TcpEntry* find_tcp(FlowId id);
   const TcpEntry* find_tcp(FlowId id) const;
+  // net_stack_udp.cpp: the UDP flows.
+  void handle_udp(const wire::Ipv4Repr& ip, Instant now);
+  void expire_udp(Instant now);
+  std::optional<Instant> next_udp_deadline() const;
 
   // Frame building: IPv4 inside Ethernet, to the guest.
   void emit_tcp(const wire::TcpRepr& segment, wire::Ipv4Address src, wire::Ipv4Address dst);

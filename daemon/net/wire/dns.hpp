@@ -1,5 +1,6 @@
-// DNS messages (RFC 1035), as the daemon's DNS server and filter sees them:
-// queries from the guest, and answers it builds or relays from upstream.
+// DNS messages (RFC 1035), as the gateway's DNS server sees them: queries
+// from the guest, and the answers it builds (from host aliases, or from the
+// addresses the host's resolver found).
 //
 // Owns: the header, the question section and the three record sections. Names
 // are read with compression; a compression pointer must point before every

@@ -1,8 +1,10 @@
-// The egress decision point and the gateway's DNS answers: pure rules.
+// The egress decision point, the plan it makes for each new flow, and the
+// gateway's DNS answers: pure rules.
 #include <catch2/catch.hpp>
 
 #include "daemon/net/egress/dns_answer.hpp"
 #include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/flow_plan.hpp"
 
 namespace sandboxd::net {
 namespace {
@@ -66,6 +68,36 @@ TEST_CASE("egress: deny-all denies everything but host aliases, which reach the 
   auto d = p.decide(to(kAliasBase, 8080));
   CHECK(d.allowed);
   CHECK(d.connect_to == Ipv4Address{{127, 0, 0, 1}});
+}
+
+TEST_CASE("egress: a flow to the gateway's port 53 is served by its DNS server, to its other ports refused") {
+  const Ipv4Address gateway{{10, 0, 2, 2}};
+  auto allow = policy(EgressMode::kAllowAll, {{"host.test", Ipv4Address{{127, 0, 0, 1}}}});
+  FlowPlan dns = plan_flow(to(gateway, 53), allow, gateway);
+  CHECK(dns.kind == FlowPlan::Kind::kGatewayDns);
+  CHECK(dns.allowed());
+  FlowPlan other = plan_flow(to(gateway, 80), allow, gateway);
+  CHECK(other.kind == FlowPlan::Kind::kRefuse);
+  CHECK(other.reason == "the gateway only serves DNS");
+}
+
+TEST_CASE("egress: a flow elsewhere is connected where the policy says, or refused with its reason") {
+  const Ipv4Address gateway{{10, 0, 2, 2}};
+  auto allow = policy(EgressMode::kAllowAll, {{"host.test", Ipv4Address{{127, 0, 0, 1}}}});
+  FlowPlan alias = plan_flow(to(kAliasBase, 8080), allow, gateway);
+  CHECK(alias.kind == FlowPlan::Kind::kConnect);
+  CHECK(alias.connect_to == Ipv4Address{{127, 0, 0, 1}});
+  CHECK(alias.reason == "host alias");
+  FlowPlan open = plan_flow(to(Ipv4Address{{93, 184, 216, 34}}, 443), allow, gateway);
+  CHECK(open.kind == FlowPlan::Kind::kConnect);
+  CHECK(open.connect_to == Ipv4Address{{93, 184, 216, 34}});
+  CHECK(open.reason == "allow-all");
+  FlowPlan loopback = plan_flow(to(Ipv4Address{{127, 0, 0, 1}}, 22), allow, gateway);
+  CHECK(loopback.kind == FlowPlan::Kind::kRefuse);
+  CHECK(loopback.reason == "the host's loopback is not reachable");
+  FlowPlan denied = plan_flow(to(Ipv4Address{{93, 184, 216, 34}}, 443), policy(EgressMode::kDenyAll), gateway);
+  CHECK(denied.kind == FlowPlan::Kind::kRefuse);
+  CHECK(denied.reason == "egress denied by policy");
 }
 
 TEST_CASE("egress: host aliases are checked when given") {

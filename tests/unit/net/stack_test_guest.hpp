@@ -1,6 +1,9 @@
 // A fake guest for the stack tests: builds the frames a guest's kernel would
 // send (Ethernet, IPv4, then ARP, ICMP, UDP, DHCP or TCP) and parses what the
 // stack sends back, so tests speak in segments and datagrams, not bytes.
+// GuestFrames is the building and parsing alone, for tests that reach the
+// stack some other way (through a SandboxNetwork's link); FakeGuest drives a
+// NetStack directly.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -32,16 +35,9 @@ struct SentFrame {
   Bytes payload;  // of the transport
 };
 
-class FakeGuest {
+class GuestFrames {
  public:
-  explicit FakeGuest(NetStack& stack) : stack_(stack), config_(stack.config()) {}
-
-  Instant now = Instant{} + 1000s;
-
-  void advance(std::chrono::milliseconds d) { now += d; }
-
-  // ---- frames to the stack
-  void send_frame(ByteSpan frame) { stack_.receive_frame(frame, now); }
+  explicit GuestFrames(const StackConfig& config) : config_(config) {}
 
   Bytes ethernet(wire::EtherType type, ByteSpan payload, wire::MacAddress dst = {}, wire::MacAddress src = {}) const {
     Bytes out;
@@ -63,37 +59,26 @@ class FakeGuest {
     return ethernet(wire::EtherType::kIpv4, packet);
   }
 
-  void send_tcp(const wire::TcpRepr& seg, wire::Ipv4Address dst) {
+  Bytes tcp(const wire::TcpRepr& seg, wire::Ipv4Address dst) const {
     Bytes segment;
     seg.emit(segment, config_.guest_ip, dst);
-    send_frame(ipv4(wire::IpProtocol::kTcp, segment, dst));
+    return ipv4(wire::IpProtocol::kTcp, segment, dst);
   }
 
-  void send_udp(std::uint16_t src_port, wire::Ipv4Address dst, std::uint16_t dst_port, ByteSpan payload,
-                std::optional<wire::Ipv4Address> src = std::nullopt) {
+  Bytes udp(std::uint16_t src_port, wire::Ipv4Address dst, std::uint16_t dst_port, ByteSpan payload,
+            std::optional<wire::Ipv4Address> src = std::nullopt) const {
     wire::Ipv4Address from = src.value_or(config_.guest_ip);
     Bytes datagram;
     wire::UdpRepr{src_port, dst_port, payload}.emit(datagram, from, dst);
-    send_frame(ipv4(wire::IpProtocol::kUdp, datagram, dst, from));
+    return ipv4(wire::IpProtocol::kUdp, datagram, dst, from);
   }
 
-  // ---- frames from the stack
-  // Runs the stack's poll and returns every frame it has sent since the last call.
-  std::vector<SentFrame> poll() {
-    stack_.poll(now);
-    return take_frames();
-  }
-
-  std::vector<SentFrame> take_frames() {
-    std::vector<SentFrame> out;
-    stack_.outbound().for_each_frame([&](ByteSpan frame) {
-      SentFrame f;
-      f.bytes.assign(frame.begin(), frame.end());
-      out.push_back(std::move(f));
-    });
-    stack_.outbound().clear();
-    for (SentFrame& f : out) parse(f);
-    return out;
+  // One frame from the stack, parsed down to its transport (checksums checked).
+  static SentFrame parse(ByteSpan frame) {
+    SentFrame f;
+    f.bytes.assign(frame.begin(), frame.end());
+    parse_into(f);
+    return f;
   }
 
   static std::vector<SentFrame> tcp_only(std::vector<SentFrame> frames) {
@@ -103,8 +88,11 @@ class FakeGuest {
     return out;
   }
 
+ protected:
+  StackConfig config_;
+
  private:
-  static void parse(SentFrame& f) {
+  static void parse_into(SentFrame& f) {
     auto eth = wire::EthernetRepr::parse(f.bytes);
     REQUIRE(eth);
     f.eth = *eth;
@@ -142,9 +130,40 @@ class FakeGuest {
       }
     }
   }
+};
 
+class FakeGuest : public GuestFrames {
+ public:
+  explicit FakeGuest(NetStack& stack) : GuestFrames(stack.config()), stack_(stack) {}
+
+  Instant now = Instant{} + 1000s;
+
+  void advance(std::chrono::milliseconds d) { now += d; }
+
+  // ---- frames to the stack
+  void send_frame(ByteSpan frame) { stack_.receive_frame(frame, now); }
+  void send_tcp(const wire::TcpRepr& seg, wire::Ipv4Address dst) { send_frame(tcp(seg, dst)); }
+  void send_udp(std::uint16_t src_port, wire::Ipv4Address dst, std::uint16_t dst_port, ByteSpan payload,
+                std::optional<wire::Ipv4Address> src = std::nullopt) {
+    send_frame(udp(src_port, dst, dst_port, payload, src));
+  }
+
+  // ---- frames from the stack
+  // Runs the stack's poll and returns every frame it has sent since the last call.
+  std::vector<SentFrame> poll() {
+    stack_.poll(now);
+    return take_frames();
+  }
+
+  std::vector<SentFrame> take_frames() {
+    std::vector<SentFrame> out;
+    stack_.outbound().for_each_frame([&](ByteSpan frame) { out.push_back(parse(frame)); });
+    stack_.outbound().clear();
+    return out;
+  }
+
+ private:
   NetStack& stack_;
-  const StackConfig& config_;
 };
 
 }  // namespace sandboxd::net::test

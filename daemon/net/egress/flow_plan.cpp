@@ -1,0 +1,17 @@
+#include "daemon/net/egress/flow_plan.hpp"
+
+#include "daemon/net/wire/dns.hpp"
+
+namespace sandboxd::net {
+
+FlowPlan plan_flow(const FlowKey& key, const EgressPolicy& policy, wire::Ipv4Address gateway_ip) {
+  if (key.remote_ip == gateway_ip) {
+    if (key.remote_port == wire::DnsRepr::kPort) return {FlowPlan::Kind::kGatewayDns, {}, "the gateway's dns"};
+    return {FlowPlan::Kind::kRefuse, {}, "the gateway only serves DNS"};
+  }
+  EgressDecision decision = policy.decide(key);
+  if (!decision.allowed) return {FlowPlan::Kind::kRefuse, {}, decision.reason};
+  return {FlowPlan::Kind::kConnect, decision.connect_to, decision.reason};
+}
+
+}  // namespace sandboxd::net
