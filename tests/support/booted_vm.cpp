@@ -1,5 +1,7 @@
 #include "booted_vm.hpp"
 
+#include "run_until.hpp"
+
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
 
@@ -37,13 +39,7 @@ BootedVm::~BootedVm() {
 }
 
 bool BootedVm::run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
-  }
-  return true;
+  return testing::run_until(io_, done, limit);
 }
 
 std::uint32_t BootedVm::start(ExecOutcome& outcome, std::vector<std::string> argv, bool keep_output) {

@@ -182,14 +182,4 @@ void FakePool::stop(std::function<void()> done) {
   done();
 }
 
-bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    io.restart();
-    io.run_one_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 }  // namespace sandboxd::testing

@@ -30,6 +30,7 @@
 #include "daemon/vm/machine.hpp"
 #include "daemon/vm/machine_factory.hpp"
 #include "daemon/vm/machine_pool.hpp"
+#include "run_until.hpp"
 
 namespace sandboxd::testing {
 
@@ -132,9 +133,5 @@ class FakePool final : public vm::MachinePool {
  private:
   FakeFactory& factory_;
 };
-
-// Runs `io` until `done()` or `limit` (a condition, never a fixed sleep).
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 }  // namespace sandboxd::testing

@@ -62,7 +62,7 @@ TEST_CASE("dns: a host resolver that answers after the sandbox network is gone t
   REQUIRE(run_until(net.io, [&] { return net.resolver->pending.size() == 1; }));
   CHECK(net.resolver->pending[0].name == "example.com");
 
-  // What WarmVm::release does: stop the network and drop it, while the
+  // What releasing a machine does: stop the network and drop it, while the
   // host's resolver is still working on the guest's name.
   std::weak_ptr<SandboxNetwork> weak = net.network;
   net.network->stop();

@@ -9,19 +9,12 @@ using namespace sandboxd;
 using namespace sandboxd::session;
 using namespace sandboxd::testing;
 
-namespace {
-std::shared_ptr<RecordingSink> attach(const std::shared_ptr<Exec>& exec, bool read_only = false) {
-  auto sink = std::make_shared<RecordingSink>();
-  REQUIRE(exec->attach(sink, 0, read_only));
-  return sink;
-}
-}  // namespace
 
 TEST_CASE("exec: output and exit arrive in order, numbered from 1, and exec.exit is the last entry") {
   SessionWorld w;
   auto sandbox = w.ready_sandbox();
   auto exec = *sandbox->start_exec(exec_params({"echo", "hello", "world"}), "e1");
-  auto sink = attach(exec);
+  auto sink = attach_sink(exec);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
   w.settle();
   REQUIRE(sink->entries.size() == 3);
@@ -36,7 +29,7 @@ TEST_CASE("exec: a program that cannot be started ends with start_failed and no 
   SessionWorld w;
   auto sandbox = w.ready_sandbox();
   auto exec = *sandbox->start_exec(exec_params({"missing"}), "e1");
-  auto sink = attach(exec);
+  auto sink = attach_sink(exec);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
   CHECK(sink->lines() == std::vector<std::string>{"exec.exit e1 1 reason=start_failed code=127 signal=- sandbox_reason=-"});
 }
@@ -47,7 +40,7 @@ TEST_CASE("exec: a timeout logs exec.timed_out, kills the process group and ends
   auto params = exec_params({"sleep"});
   params.timeout_ms = 30;
   auto exec = *sandbox->start_exec(params, "e1");
-  auto sink = attach(exec);
+  auto sink = attach_sink(exec);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
   auto& guest = w.factory.handed_out.back()->guest();
   REQUIRE(guest.signals.size() == 1);
@@ -79,7 +72,7 @@ TEST_CASE("exec: stdin reaches the process in order; after its end, not_running 
   auto params = exec_params({"cat"});
   params.stdin_open = true;
   auto exec = *sandbox->start_exec(params, "e1");
-  auto sink = attach(exec);
+  auto sink = attach_sink(exec);
   REQUIRE(exec->write_stdin(as_bytes("abc"), false));
   REQUIRE(exec->write_stdin(as_bytes("def"), true));
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
@@ -105,8 +98,8 @@ TEST_CASE("exec: a read-only attachment may watch but not control; a sink that i
   SessionWorld w;
   auto sandbox = w.ready_sandbox();
   auto exec = *sandbox->start_exec(exec_params({"sleep"}), "e1");
-  auto writer = attach(exec);
-  auto watcher = attach(exec, true);
+  auto writer = attach_sink(exec);
+  auto watcher = attach_sink(exec, true);
   CHECK(exec->check_control(writer.get()));
   CHECK(exec->check_control(watcher.get()).error().code == ErrorCode::kReadOnly);
   RecordingSink stranger;
@@ -152,7 +145,7 @@ TEST_CASE("exec: an attach from before the oldest entry kept is log_truncated, n
   settings.exec_log_bytes = 128 * 1024;
   auto sandbox = w.ready_sandbox(settings);
   auto exec = *sandbox->start_exec(exec_params({"emit", std::to_string(1 << 20)}), "e1");
-  auto reader = attach(exec);
+  auto reader = attach_sink(exec);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
   REQUIRE(exec->first_seq() > 1);
   auto late = std::make_shared<RecordingSink>();

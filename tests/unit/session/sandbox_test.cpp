@@ -8,13 +8,6 @@ using namespace sandboxd;
 using namespace sandboxd::session;
 using namespace sandboxd::testing;
 
-namespace {
-std::shared_ptr<RecordingSink> watch(const std::shared_ptr<Exec>& exec) {
-  auto sink = std::make_shared<RecordingSink>();
-  REQUIRE(exec->attach(sink, 0, true));
-  return sink;
-}
-}  // namespace
 
 TEST_CASE("sandbox: destroy ends every running exec with exactly one exec.exit and stops the machine") {
   SessionWorld w;
@@ -23,8 +16,8 @@ TEST_CASE("sandbox: destroy ends every running exec with exactly one exec.exit a
   sandbox->subscribe(subscriber);
   auto a = *sandbox->start_exec(exec_params({"sleep"}), "a");
   auto b = *sandbox->start_exec(exec_params({"sleep"}), "b");
-  auto sink_a = watch(a);
-  auto sink_b = watch(b);
+  auto sink_a = attach_sink(a, true);
+  auto sink_b = attach_sink(b, true);
   REQUIRE(w.run([&] { return a->state() == ExecState::kRunning && b->state() == ExecState::kRunning; }));
   bool destroyed = false;
   sandbox->destroy("destroyed", [&] { destroyed = true; });
@@ -57,7 +50,7 @@ TEST_CASE("sandbox: a machine that dies ends every exec once with sandbox_crashe
   auto subscriber = std::make_shared<RecordingSink>();
   sandbox->subscribe(subscriber);
   auto exec = *sandbox->start_exec(exec_params({"sleep"}), "e1");
-  auto sink = watch(exec);
+  auto sink = attach_sink(exec, true);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kRunning; }));
   w.factory.handed_out.back()->crash("QEMU killed by signal 9; console tail: Out of memory: Killed process 1");
   REQUIRE(w.run([&] { return sandbox->state() == SandboxState::kCrashed && subscriber->saw_state(SandboxState::kCrashed); }));
@@ -73,7 +66,7 @@ TEST_CASE("sandbox: a guest agent that goes away ends its execs once, even when 
   SessionWorld w;
   auto sandbox = w.ready_sandbox();
   auto exec = *sandbox->start_exec(exec_params({"sleep"}), "e1");
-  auto sink = watch(exec);
+  auto sink = attach_sink(exec, true);
   REQUIRE(w.run([&] { return exec->state() == ExecState::kRunning; }));
   w.factory.handed_out.back()->guest().close();
   REQUIRE(w.run([&] { return exec->state() == ExecState::kExited; }));
@@ -90,7 +83,7 @@ TEST_CASE("sandbox: its lifetime ends it with reason lifetime, and its execs say
   settings.lifetime_s = 1;
   auto sandbox = w.ready_sandbox(settings);
   auto exec = *sandbox->start_exec(exec_params({"sleep"}), "e1");
-  auto sink = watch(exec);
+  auto sink = attach_sink(exec, true);
   REQUIRE(w.run([&] { return sandbox->state() == SandboxState::kExited; }, std::chrono::seconds(5)));
   w.settle();
   CHECK(sink->lines("exec.exit").front().find("sandbox_reason=lifetime") != std::string::npos);

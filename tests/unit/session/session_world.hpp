@@ -51,6 +51,13 @@ struct SessionWorld {
   void settle() { run_until(io, [] { return false; }, std::chrono::milliseconds(50)); }
 };
 
+// A sink attached to `exec` from its first entry.
+inline std::shared_ptr<RecordingSink> attach_sink(const std::shared_ptr<session::Exec>& exec, bool read_only = false) {
+  auto sink = std::make_shared<RecordingSink>();
+  REQUIRE(exec->attach(sink, 0, read_only));
+  return sink;
+}
+
 inline session::ExecStartParams exec_params(std::vector<std::string> argv, std::string sandbox = "sb-1") {
   session::ExecStartParams p;
   p.sandbox = std::move(sandbox);
