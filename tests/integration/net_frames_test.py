@@ -122,6 +122,14 @@ class Link:
                 return None
 
 
+# The SYN flood's source ports and the well-behaved guest's are disjoint: the
+# flood leaves its last connections half-open, and a SYN of the well-behaved
+# guest that landed on one of their flow keys would be a SYN with a new
+# sequence number on a half-open connection, which TCP ignores.
+FLOOD_PORTS = (1024, 1024 + 20000)
+WELL_BEHAVED_PORTS = (30000, 60000)
+
+
 def guest(pkt):
     return Ether(src=GUEST_MAC, dst=GATEWAY_MAC) / pkt
 
@@ -142,7 +150,7 @@ def well_behaved_guest(link, http_port, label):
     pong = link.wait_for(lambda p: p.haslayer(ICMP) and p[ICMP].type == 0 and p[ICMP].id == 7)
     check(pong is not None, f"{label}: ping of the gateway answered")
 
-    sport = random.randint(20000, 60000)
+    sport = random.randint(*WELL_BEHAVED_PORTS)
     link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="S", seq=1000,
                                                           options=[("MSS", 1460), ("WScale", 7)])))
     synack = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and p[TCP].flags & 0x12 == 0x12)
@@ -159,7 +167,7 @@ def well_behaved_guest(link, http_port, label):
     link.send(guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=sport, dport=http_port, flags="R", seq=1001 + len(request))))
 
     # DNS over TCP to the gateway (what a resolver does after a truncated UDP reply).
-    sport = random.randint(20000, 60000)
+    sport = random.randint(*WELL_BEHAVED_PORTS)
     link.send(guest(IP(src=GUEST_IP, dst=GATEWAY_IP) / TCP(sport=sport, dport=53, flags="S", seq=5000,
                                                             options=[("MSS", 1460)])))
     synack = link.wait_for(lambda p: p.haslayer(TCP) and p[TCP].dport == sport and p[TCP].flags & 0x12 == 0x12)
@@ -226,9 +234,9 @@ def main():
         # SYN flood: to a denied destination and to the alias (the connection limit holds).
         syn = guest(IP(src=GUEST_IP, dst="93.184.216.34") / TCP(sport=1, dport=80, flags="S", seq=1))
         syn_alias = guest(IP(src=GUEST_IP, dst=ALIAS_IP) / TCP(sport=1, dport=http_port, flags="S", seq=1))
-        for i in range(20000):
+        for i in range(FLOOD_PORTS[1] - FLOOD_PORTS[0]):
             pkt = syn if i % 2 else syn_alias
-            pkt[TCP].sport = 1024 + i
+            pkt[TCP].sport = FLOOD_PORTS[0] + i
             pkt[TCP].seq = rng.getrandbits(32)
             del pkt[TCP].chksum
             link.send(pkt)
