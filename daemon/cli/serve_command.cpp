@@ -126,6 +126,11 @@ int serve_command(const ServeOptions& options) {
   if (auto image = vm::find_guest_image(config.service.default_image, vm::default_image_roots()); !image) {
     std::cerr << "sandboxd-host: " << image.error() << "\n";
     return kSandboxFailure;
+  } else if (auto digests = vm::verify_layer_digests(image->layers); !digests) {
+    // Read once here, before the event loop runs: a layer file changed since
+    // the image was built is refused at start-up rather than booted.
+    std::cerr << "sandboxd-host: guest image '" << image->name << "': " << digests.error() << "\n";
+    return kSandboxFailure;
   }
   NetworkOptions net_options;
   auto net_setup = make_network_setup(net_options);

@@ -1,6 +1,7 @@
 #include "daemon/vm/guest_image.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace sandboxd::vm {
@@ -14,6 +15,18 @@ bool valid_name(const std::string& name) {
   }
   return name != "." && name != "..";
 }
+
+Expected<std::vector<ImageLayer>, std::string> read_layers(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "manifest.json", std::ios::binary);
+  if (!in) return Unexpected{std::string("manifest.json cannot be read")};
+  std::string text(kMaxManifestBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  auto layers = parse_image_layers(text, dir);
+  if (!layers) return layers;
+  if (auto ok = check_image_layers(*layers, dir); !ok) return Unexpected{ok.error()};
+  return layers;
+}
 }  // namespace
 
 Expected<GuestImage, std::string> find_guest_image(const std::string& name,
@@ -26,6 +39,9 @@ Expected<GuestImage, std::string> find_guest_image(const std::string& name,
     std::error_code ec;
     if (std::filesystem::is_regular_file(image.kernel, ec) && std::filesystem::is_regular_file(image.initramfs, ec) &&
         std::filesystem::is_regular_file(dir / "manifest.json", ec)) {
+      auto layers = read_layers(dir);
+      if (!layers) return Unexpected{"guest image '" + name + "' (" + dir.string() + "): " + layers.error()};
+      image.layers = std::move(*layers);
       return image;
     }
     tried << ' ' << dir.string();

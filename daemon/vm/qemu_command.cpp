@@ -13,6 +13,15 @@ std::string kernel_command_line(const QemuConfig& config) {
   return cmdline;
 }
 
+std::string qemu_option_value(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
 std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   std::vector<std::string> args = {config.qemu_binary.string()};
   auto add = [&](std::initializer_list<std::string> more) { args.insert(args.end(), more); };
@@ -30,6 +39,15 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   add({"-name", "sandboxd,debug-threads=on"});
   add({"-kernel", config.kernel.string(), "-initrd", config.initramfs.string()});
   add({"-append", kernel_command_line(config)});
+  // The disks come before every other virtio-mmio device: the guest numbers
+  // its vdX in the order the transports are probed, and the layers must be
+  // vda, vdb, ... bottom first (checked by the layered image's boot test).
+  for (std::size_t i = 0; i < config.read_only_disks.size(); ++i) {
+    std::string id = "layer" + std::to_string(i);
+    add({"-drive", "file=" + qemu_option_value(config.read_only_disks[i].string()) +
+                       ",if=none,format=raw,readonly=on,id=" + id,
+         "-device", "virtio-blk-device,drive=" + id});
+  }
   add({"-chardev", "socket,id=console,fd=" + std::to_string(config.console_fd), "-serial", "chardev:console"});
   add({"-device", "virtio-serial-device,max_ports=4"});
   add({"-chardev", "socket,id=ctl,fd=" + std::to_string(config.control_fd),

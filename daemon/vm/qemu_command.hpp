@@ -23,6 +23,9 @@ struct QemuConfig {
   std::filesystem::path qemu_binary = "qemu-system-x86_64";
   std::filesystem::path kernel;
   std::filesystem::path initramfs;
+  // A layered image's layer files, bottom first: read-only virtio-blk disks
+  // in this order, so the guest sees /dev/vda as the bottom layer.
+  std::vector<std::filesystem::path> read_only_disks;
   Accelerator accelerator = Accelerator::kTcg;
   unsigned cpus = 1;
   unsigned memory_mib = 256;
@@ -40,6 +43,10 @@ struct QemuConfig {
 };
 
 std::vector<std::string> qemu_command_line(const QemuConfig& config);
+
+// `value` as one value of a QEMU option list: commas doubled, so a path with
+// a comma cannot add options of its own.
+std::string qemu_option_value(const std::string& value);
 
 // The kernel command line the guest boots with.
 std::string kernel_command_line(const QemuConfig& config);
