@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-e,--env", run.env, "Environment variable NAME=value (repeatable)")
       ->check([](const std::string& s) { return s.find('=') == std::string::npos || s.front() == '=' ? "expected NAME=value" : ""; });
   run_cmd->add_option("-w,--workdir", run.cwd, "Working directory in the guest")->capture_default_str();
+  run_cmd->add_option("-u,--user", run.user, "Guest account to run as (from the guest's /etc/passwd; default root)");
   run_cmd->add_option("--net", run.network, "Guest network: stack, slirp (QEMU's user network) or none")
       ->check(CLI::IsMember({"stack", "slirp", "none"}))
       ->capture_default_str();

@@ -2,16 +2,20 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <grp.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "guest/path_lookup.hpp"
+#include "guest/user_account.hpp"
 
 namespace sandboxd::guest {
 using namespace sandboxd::protocol;
@@ -60,6 +64,86 @@ int open_terminal(const Terminal& size, std::string& slave_path) {
   return master;
 }
 
+// A passwd or group file, read whole up to a bound (a bigger one is cut:
+// the accounts past it are not found).
+std::string read_account_file(const char* path) {
+  constexpr std::size_t kMaxAccountFile = 4u << 20;
+  std::ifstream in(path, std::ios::binary);
+  std::string text(kMaxAccountFile, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(in ? text.size() : static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return text;
+}
+
+// Where the child of spawn_as failed, with its errno, sent over a close-on-exec
+// pipe: nothing arrives when execve succeeded.
+struct ChildFailure {
+  enum Step : int { kIdentity = 1, kWorkdir = 2, kExec = 3, kTerminal = 4 } step;
+  int error;
+};
+
+[[noreturn]] void child_fail(int report_fd, ChildFailure::Step step) {
+  ChildFailure f{step, errno};
+  (void)!::write(report_fd, &f, sizeof f);
+  ::_exit(127);
+}
+
+// The fork-and-exec that posix_spawn cannot do: it has no way to change the
+// user. Used for every account but root. The agent has one thread, so the
+// child may do what it likes before execve; everything it needs is prepared
+// before the fork, so it allocates nothing. Returns 0 or sets `failure`.
+int spawn_as(const UserAccount& account, const std::string& program, char* const* argv, char* const* envp,
+             const char* cwd, bool pty, const char* slave_path, int stdin_fd, int out_fd, int err_fd, pid_t& pid,
+             ChildFailure& failure) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return errno;
+  pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return e;
+  }
+  if (pid == 0) {
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (pty) {
+      if (::setsid() < 0) child_fail(report[1], ChildFailure::kTerminal);
+      int slave = ::open(slave_path, O_RDWR);  // the new session's controlling terminal
+      if (slave < 0) child_fail(report[1], ChildFailure::kTerminal);
+      for (int fd = 0; fd < 3; ++fd)
+        if (slave != fd && ::dup2(slave, fd) < 0) child_fail(report[1], ChildFailure::kTerminal);
+      if (slave > 2) ::close(slave);
+    } else {
+      ::setpgid(0, 0);
+      int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
+        child_fail(report[1], ChildFailure::kTerminal);
+    }
+    if (::setgroups(account.groups.size(), account.groups.data()) != 0 || ::setgid(account.gid) != 0 ||
+        ::setuid(account.uid) != 0)
+      child_fail(report[1], ChildFailure::kIdentity);
+    // As the user: a directory the user may not enter is an error here too.
+    if (::chdir(cwd) != 0) child_fail(report[1], ChildFailure::kWorkdir);
+    ::execve(program.c_str(), argv, envp);
+    child_fail(report[1], ChildFailure::kExec);
+  }
+  ::close(report[1]);
+  ssize_t n;
+  do {
+    n = ::read(report[0], &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n != static_cast<ssize_t>(sizeof failure)) return 0;  // exec'd
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid = -1;
+  return -1;
+}
+
 // What may still be read from a terminal after the reap. FIONREAD is no
 // measure there: it leaves out what the kernel has not yet moved to the
 // master's read side. A read that finds nothing has moved all of it first,
@@ -76,8 +160,17 @@ ExecSession::~ExecSession() {
 }
 
 ExecSession::StartResult ExecSession::start(const ExecStart& request) {
+  auto account = resolve_account(read_account_file("/etc/passwd"), read_account_file("/etc/group"), request.user);
+  if (!account) {
+    Exit x = start_failure(id_, request.argv[0], EPERM);
+    x.message = "cannot run '" + request.argv[0] + "': " + account.error();
+    return {false, x};
+  }
   std::vector<std::string> env = request.env;
-  if (env.empty()) env = {std::string("PATH=") + kDefaultPath, "HOME=/root"};
+  if (env.empty()) env = {std::string("PATH=") + kDefaultPath};
+  env = with_account_env(std::move(env), *account);
+  // Root keeps the posix_spawn path (and the agent's own groups).
+  const bool as_root = account->uid == 0 && account->gid == 0;
   Lookup program = find_executable(request.argv[0], path_of(env));
   if (program.path.empty()) return {false, start_failure(id_, request.argv[0], program.error)};
 
@@ -108,6 +201,32 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
     return {false, x};
   }
 
+  const char* cwd = request.cwd.empty() ? "/" : request.cwd.c_str();
+  if (!as_root) {
+    auto argv = c_strings(request.argv);
+    auto envp = c_strings(env);
+    ChildFailure failure{};
+    int rc = spawn_as(*account, program.path, argv.data(), envp.data(), cwd, pty_, slave_path.c_str(),
+                      request.stdin_open ? in[0] : -1, out[1], err[1], pid_, failure);
+    if (rc != 0) {
+      close_all();
+      pid_ = -1;
+      Exit x = start_failure(id_, request.argv[0], rc > 0 ? rc : failure.error);
+      if (rc < 0 && failure.step != ChildFailure::kExec) {
+        const char* what = failure.step == ChildFailure::kIdentity  ? "becoming user '"
+                           : failure.step == ChildFailure::kWorkdir ? "entering working directory '"
+                                                                     : "setting up its stdio for '";
+        std::string subject = failure.step == ChildFailure::kIdentity  ? account->name
+                              : failure.step == ChildFailure::kWorkdir ? std::string(cwd)
+                                                                        : request.argv[0];
+        x.status = 126;
+        x.message = "cannot run '" + request.argv[0] + "': " + what + subject + "': " + std::strerror(failure.error);
+      }
+      return {false, x};
+    }
+    return finish_start(request, in, out, err);
+  }
+
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (pty_) {
@@ -123,7 +242,7 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   }
-  posix_spawn_file_actions_addchdir_np(&actions, request.cwd.empty() ? "/" : request.cwd.c_str());
+  posix_spawn_file_actions_addchdir_np(&actions, cwd);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -154,6 +273,11 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
     }
     return {false, x};
   }
+  return finish_start(request, in, out, err);
+}
+
+ExecSession::StartResult ExecSession::finish_start(const ExecStart& request, const int in[2], const int out[2],
+                                                   const int err[2]) {
   for (int fd : {out[1], err[1], in[0]})
     if (fd >= 0) ::close(fd);
   out_fd_[0] = out[0];

@@ -33,6 +33,8 @@ class ExecSession {
   ExecSession(const ExecSession&) = delete;
   ExecSession& operator=(const ExecSession&) = delete;
 
+  // Runs the process as request.user (exec_session.cpp: posix_spawn for root,
+  // a fork that sets the groups, gid and uid for anyone else).
   StartResult start(const protocol::ExecStart& request);
 
   std::uint32_t id() const { return id_; }
@@ -91,6 +93,8 @@ class ExecSession {
   bool resize(std::uint16_t cols, std::uint16_t rows);
 
  private:
+  // Takes the parent's ends of a started process's pipes (or terminal).
+  StartResult finish_start(const protocol::ExecStart& request, const int in[2], const int out[2], const int err[2]);
   void write_veof();
 
   std::uint32_t id_;

@@ -70,6 +70,7 @@ void encode_body(const ExecStart& m, ByteWriter& w) {
   w.u8(m.stdin_open ? 1 : 0);
   w.u8(m.pty ? 1 : 0);
   if (m.pty) put_terminal(w, *m.pty);
+  put_string(w, m.user);
 }
 void encode_body(const ExecStarted& m, ByteWriter& w) {
   w.u32(m.id);
@@ -139,6 +140,8 @@ Expected<Message> decode(MessageType type, ByteReader& r) {
       std::uint8_t has_pty = r.u8();
       if (has_pty > 1) return parse_error("pty flag is neither 0 nor 1");
       if (has_pty == 1 && !get_terminal(r, m.pty.emplace())) return parse_error("terminal size out of range");
+      ByteSpan user = get_blob(r, kMaxUserName);
+      m.user = std::string(as_chars(user));
       return Message{std::move(m)};
     }
     case MessageType::kExecStarted: {

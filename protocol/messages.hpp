@@ -34,6 +34,7 @@ inline constexpr std::uint32_t kStdinWindow = 1u << 20;
 // without bound before the frame limit even applies.
 inline constexpr std::uint32_t kMaxArgs = 4096;
 inline constexpr std::uint32_t kMaxEnv = 4096;
+inline constexpr std::uint32_t kMaxUserName = 256;  // bytes of ExecStart.user
 // Largest terminal side, in character cells: far beyond any screen, and small
 // enough that programs multiplying columns by rows never overflow.
 inline constexpr std::uint16_t kMaxTerminalSide = 4096;
@@ -103,6 +104,9 @@ struct ExecStart {
   // Set: the process runs in a new session on a new pseudo-terminal of this
   // size, which is its stdin, stdout and stderr; all output comes as stdout.
   std::optional<Terminal> pty;
+  // The account the process runs as, looked up in the guest's /etc/passwd
+  // (and /etc/group for its groups). Empty: root.
+  std::string user;
   bool operator==(const ExecStart&) const = default;
 };
 

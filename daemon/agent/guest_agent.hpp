@@ -26,6 +26,7 @@ struct ExecRequest {
   bool stdin_open = false;
   // Set: the process runs on a pseudo-terminal of this size (TERM goes in env).
   std::optional<protocol::Terminal> pty;
+  std::string user;  // the guest account; empty: root
 };
 
 struct ExecObserver {

@@ -7,6 +7,7 @@
 #include <boost/json/parse_options.hpp>
 #include <limits>
 
+#include "protocol/messages.hpp"
 #include "protocol/ws/binary_frame.hpp"
 
 namespace sandboxd::api {
@@ -16,6 +17,18 @@ namespace {
 
 constexpr std::size_t kMaxStringMember = 64 * 1024;
 constexpr std::size_t kMaxIdMember = 64;
+
+// What passwd(5) accounts are named with (useradd's rule, with '.' and upper
+// case, which Debian allows): nothing that could be a ':' or a line break.
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > protocol::kMaxUserName || name.front() == '-') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.' || c == '$';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 Unexpected<ApiError> bad(std::string_view field, std::string message) {
   return {ApiError::bad_request(std::string(field), std::move(message))};
@@ -233,6 +246,12 @@ Expected<session::ExecStartParams, ApiError> parse_exec_start(const json::object
   auto cwd = optional_string(m, "cwd", 4096);
   if (!cwd) return Unexpected{cwd.error()};
   if (*cwd) p.cwd = **cwd;
+  auto user = optional_string(m, "user", protocol::kMaxUserName);
+  if (!user) return Unexpected{user.error()};
+  if (*user) {
+    if (!valid_user_name(**user)) return bad("user", "expected an account name: letters, digits, '_', '-', '.' (1..256, not starting with '-')");
+    p.user = **user;
+  }
   auto timeout = optional_uint(m, "timeout_ms", 0, 366ull * 24 * 3600 * 1000);
   if (!timeout) return Unexpected{timeout.error()};
   if (*timeout) p.timeout_ms = **timeout;

@@ -43,7 +43,7 @@ int exit_code_of(const Exit& exit) {
 }
 
 std::vector<std::string> default_env() {
-  return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux"};
+  return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=linux"};
 }
 
 }  // namespace
@@ -52,6 +52,9 @@ int run_command(const RunOptions& options) {
   auto started = std::chrono::steady_clock::now();
   if (auto image = vm::find_guest_image(options.image, vm::default_image_roots()); !image) {
     std::cerr << "sandboxd-host: " << image.error() << "\n";
+    return kSandboxFailure;
+  } else if (auto digests = vm::verify_layer_digests(image->layers); !digests) {
+    std::cerr << "sandboxd-host: guest image '" << image->name << "': " << digests.error() << "\n";
     return kSandboxFailure;
   }
   auto accel = vm::parse_accelerator_request(options.accelerator);
@@ -148,6 +151,7 @@ int run_command(const RunOptions& options) {
     request.env = default_env();
     request.env.insert(request.env.end(), options.env.begin(), options.env.end());
     request.cwd = options.cwd;
+    request.user = options.user;
     request.stdin_open = true;
 
     exec_id = guest->start_exec(

@@ -17,6 +17,7 @@ struct RunOptions {
   std::string accelerator = "auto";
   std::vector<std::string> env;  // NAME=value, added to the defaults
   std::string cwd = "/";
+  std::string user;  // the guest account; empty: root
   std::vector<std::string> command;
   bool print_timing = false;
   // The guest's network: stack (the daemon's own user-space stack), slirp

@@ -48,6 +48,7 @@ struct ExecStartParams {
   std::uint64_t timeout_ms = 0;  // 0: none
   bool stdin_open = false;
   std::optional<TerminalParams> pty;
+  std::string user;  // the guest account the process runs as; empty: root
 };
 
 }  // namespace sandboxd::session

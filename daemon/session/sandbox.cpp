@@ -6,7 +6,7 @@ namespace sandboxd::session {
 
 namespace {
 std::vector<std::string> default_env(const std::string& term) {
-  return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=" + term};
+  return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=" + term};
 }
 }  // namespace
 
@@ -110,6 +110,7 @@ Expected<std::shared_ptr<Exec>, Error> Sandbox::start_exec(const ExecStartParams
   request.env.insert(request.env.end(), settings_.env.begin(), settings_.env.end());
   request.env.insert(request.env.end(), params.env.begin(), params.env.end());
   request.cwd = params.cwd;
+  request.user = params.user;
   request.stdin_open = stdin_open;
   if (params.pty) request.pty = protocol::Terminal{params.pty->cols, params.pty->rows};
   running_[exec_id] = exec;

@@ -18,6 +18,7 @@ std::vector<Message> sample_messages() {
       Hello{"0.1.0", {"exec", "stdin"}},
       ExecStart{7, {"sh", "-c", "echo hi"}, {"PATH=/bin", "A=b"}, "/tmp", true},
       ExecStart{8, {"sh"}, {"TERM=xterm-256color"}, "", true, Terminal{132, 43}},
+      ExecStart{9, {"id", "-u"}, {}, "/workspace", false, std::nullopt, "sandbox"},
       ExecStarted{7, 1234},
       Output{7, Stream::kStderr, bytes_of("oops\n")},
       OutputAck{7, 65536},
@@ -166,16 +167,31 @@ TEST_CASE("protocol: the terminal of an ExecStart is on the wire only when there
   ExecStart with_pty = plain;
   with_pty.pty = Terminal{100, 30};
   Bytes a = encode(plain), b = encode(with_pty);
-  // has_pty 0 ends the body; has_pty 1 adds cols then rows.
+  // has_pty 0 is followed by the user; has_pty 1 adds cols then rows first.
   REQUIRE(b.size() == a.size() + 4);
-  CHECK(a.back() == std::byte{0});
-  CHECK(Bytes(b.end() - 5, b.end()) == Bytes{std::byte{1}, std::byte{0}, std::byte{100}, std::byte{0}, std::byte{30}});
+  CHECK(a[a.size() - 5] == std::byte{0});
+  CHECK(Bytes(b.end() - 9, b.end() - 4) ==
+        Bytes{std::byte{1}, std::byte{0}, std::byte{100}, std::byte{0}, std::byte{30}});
   auto back = decode_body(ByteSpan(b).subspan(4));
   REQUIRE(back.has_value());
   CHECK(std::get<ExecStart>(*back).pty == Terminal{100, 30});
   back = decode_body(ByteSpan(a).subspan(4));
   REQUIRE(back.has_value());
   CHECK_FALSE(std::get<ExecStart>(*back).pty.has_value());
+}
+
+TEST_CASE("protocol: an ExecStart's user is a string of at most 256 bytes") {
+  ExecStart m{3, {"true"}, {}, "", false, std::nullopt, std::string(kMaxUserName, 'u')};
+  Bytes ok = encode(m);
+  auto back = decode_body(ByteSpan(ok).subspan(4));
+  REQUIRE(back.has_value());
+  CHECK(std::get<ExecStart>(*back).user == m.user);
+  m.user += 'u';
+  Bytes long_user = encode(m);
+  CHECK_FALSE(decode_body(ByteSpan(long_user).subspan(4)).has_value());
+  // A frame of the previous shape, without the user, is truncated.
+  Bytes old_shape(ok.begin() + 4, ok.end() - 4 - static_cast<std::ptrdiff_t>(kMaxUserName));
+  CHECK_FALSE(decode_body(old_shape).has_value());
 }
 
 TEST_CASE("protocol: terminal sizes outside 1..4096 and bad pty flags are rejected") {
@@ -193,6 +209,7 @@ TEST_CASE("protocol: terminal sizes outside 1..4096 and bad pty flags are reject
       w.u16(cols);
       w.u16(rows);
     }
+    w.u32(0);  // user: root
     return decode_body(body);
   };
   auto resize_with = [](std::uint16_t cols, std::uint16_t rows) {
