@@ -17,6 +17,7 @@
 #include "guest/control_port.hpp"
 #include "guest/init_system.hpp"
 #include "guest/kernel_modules.hpp"
+#include "guest/layered_root.hpp"
 #include "guest/network_setup.hpp"
 
 using namespace sandboxd::guest;
@@ -41,6 +42,15 @@ std::string read_file(const char* path) {
     for (const auto& failure : load_kernel_modules("/etc/sandbox/modules", read_file("/proc/cmdline")))
       log("module " + failure);
     for (const auto& failure : set_up_network()) log("network: " + failure);
+    // Last, so that the DHCP client and its hook still run from the initramfs.
+    if (::access("/etc/sandbox/layers", F_OK) == 0) {
+      auto layers = parse_layer_list(read_file("/etc/sandbox/layers"));
+      if (!layers) {
+        log("/etc/sandbox/layers: " + layers.error() + "; serving from the initramfs");
+      } else if (auto entered = enter_layered_root(*layers); !entered) {
+        log("cannot boot into the image's root: " + entered.error() + "; serving from the initramfs");
+      }
+    }
   } catch (...) {
     log("setting the system up failed; serving anyway");
   }

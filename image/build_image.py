@@ -2,6 +2,7 @@
 """Builds a sandboxd guest image from Debian packages.
 
     build_image.py --agent PATH --out DIR [--cache DIR] [--name NAME] [--with-qemu-ga]
+                   [--layers IMAGES_JSON]
 
 Writes three files to --out:
   vmlinuz         Debian's cloud kernel (the version linux-image-cloud-amd64 points at)
@@ -9,6 +10,11 @@ Writes three files to --out:
                   modules the agent loads (in order, listed in /etc/sandbox/modules),
                   and with --with-qemu-ga qemu-ga with its shared libraries
   manifest.json   what went in and what came out, with sha256 hashes
+
+With --layers, NAME is an image of IMAGES_JSON (a stack of read-only Debian
+layers, see layer_builder.py): --out also gets layers/<layer>.<fs>, the
+initramfs also holds the block, overlay and layer file system modules and
+/etc/sandbox/layers, and the agent boots into the stacked root.
 
 Caching. Packages are kept in CACHE/debs/ and checked against the SHA256 apt
 lists for them. A finished image lives in CACHE/images/<key>/, where <key> is a
@@ -43,6 +49,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import image_config  # noqa: E402
+import layer_builder  # noqa: E402
+
 KERNEL_META = "linux-image-cloud-amd64"
 KERNEL_PATTERN = "linux-image-*-cloud-amd64"  # what KERNEL_META depends on
 BUSYBOX = "busybox-static"
@@ -51,8 +61,10 @@ QEMU_GA = "qemu-guest-agent"
 # Modules the agent needs (transports, console ports, network, the FUSE bridge);
 # modules.dep supplies what they depend on.
 WANTED_MODULES = ["virtio_mmio", "virtio_pci", "virtio_console", "virtio_net", "fuse"]
+# And for a layered image: its disks, the stacking, and the layers' file system.
+LAYERED_MODULES = ["virtio_blk", "overlay"]
 
-KEEP_IMAGES = 4
+KEEP_IMAGES = 8  # every image one build tree makes, and a few older ones
 STALE_BUILD_SECONDS = 3600  # a build takes seconds; a directory this old is abandoned
 OUTPUT_FILES = ("vmlinuz", "initramfs.cpio")  # then manifest.json, always last
 
@@ -529,7 +541,7 @@ def qemu_ga_libraries(qemu_ga_deb, workdir):
 # Build
 
 
-def build_image(args, debs, libraries, workdir, image_dir):
+def build_image(args, debs, libraries, layers, workdir, image_dir):
     """Writes vmlinuz and initramfs.cpio into image_dir; returns (kernel release, module paths)."""
     root = os.path.join(workdir, "root")
     for deb in debs.values():
@@ -559,7 +571,8 @@ def build_image(args, debs, libraries, workdir, image_dir):
 
     moddir = modules_dir(root, release)
     modules = []
-    for rel in module_load_order(root, release, WANTED_MODULES):
+    wanted = WANTED_MODULES + (LAYERED_MODULES + sorted({layer.fs for layer in layers}) if layers else [])
+    for rel in module_load_order(root, release, wanted):
         guest_path = f"/lib/modules/{release}/" + re.sub(r"\.(xz|gz|zst)$", "", rel)
         archive.file(guest_path, module_bytes(os.path.join(moddir, rel)))
         modules.append(guest_path)
@@ -579,8 +592,11 @@ def build_image(args, debs, libraries, workdir, image_dir):
     archive.file("/etc/hosts", b"127.0.0.1 localhost sandbox\n::1 localhost\n")
     archive.file("/etc/resolv.conf", RESOLV_CONF_WITHOUT_DHCP)
     archive.file("/etc/sandbox/udhcpc.script", UDHCPC_SCRIPT.encode(), 0o755)
+    if layers:
+        archive.file("/etc/sandbox/layers", "".join(f"{layer.name} {layer.fs}\n" for layer in layers).encode())
     archive.file("/etc/sandbox/image.json", (json.dumps({
         "name": args.name,
+        "layers": [{"name": layer.name, "fs": layer.fs} for layer in layers],
         "kernel_release": release,
         "packages": {d.name: d.version for d in debs.values()},
         "qemu_ga": args.with_qemu_ga,
@@ -624,10 +640,33 @@ def image_is_complete(directory):
         return False
 
 
-def copy_out(image_dir, out):
+def place_layers(layers, out):
+    """Puts each layer at out/layers/<name>.<fs>: a hard link to the cached file
+    where the cache is on the same file system (layers are hundreds of MB),
+    a copy otherwise. Other files in out/layers are removed."""
+    directory = os.path.join(out, "layers")
+    os.makedirs(directory, exist_ok=True)
+    wanted = {f"{layer.name}.{layer.fs}": layer for layer in layers}
+    for entry in os.listdir(directory):
+        if entry not in wanted:
+            os.remove(os.path.join(directory, entry))
+    for file_name, layer in wanted.items():
+        target, tmp = os.path.join(directory, file_name), os.path.join(directory, f".{file_name}.tmp")
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        try:
+            os.link(layer.path, tmp)
+        except OSError:
+            shutil.copyfile(layer.path, tmp)
+        os.replace(tmp, target)
+
+
+def copy_out(image_dir, out, layers=()):
     """Copies an image to `out`, manifest.json last. The files are always rewritten,
     so a build tool sees them newer than their inputs."""
     os.makedirs(out, exist_ok=True)
+    if layers:
+        place_layers(layers, out)
     for name in OUTPUT_FILES + ("manifest.json",):
         tmp = os.path.join(out, f".{name}.tmp")
         shutil.copyfile(os.path.join(image_dir, name), tmp)
@@ -655,6 +694,18 @@ def prune(images, keep, current):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def kept_layer_keys(images):
+    """The keys of the layers the cached images stack."""
+    keys = set()
+    for entry in os.listdir(images):
+        try:
+            with open(os.path.join(images, entry, "manifest.json")) as f:
+                keys.update(layer["key"] for layer in json.load(f).get("layers", []))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    return keys
+
+
 def main():
     p = argparse.ArgumentParser(description="Build a sandboxd guest image (kernel + initramfs) from Debian packages.")
     p.add_argument("--agent", required=True, help="the static sandbox-agent binary (becomes /init)")
@@ -662,6 +713,8 @@ def main():
     p.add_argument("--cache", default="/var/cache/sandboxd", help="package and image cache (default: %(default)s)")
     p.add_argument("--name", default="default", help="image name recorded in the image (default: %(default)s)")
     p.add_argument("--with-qemu-ga", action="store_true", help="include qemu-ga and its shared libraries")
+    p.add_argument("--layers", metavar="IMAGES_JSON",
+                   help="build NAME as the layered image IMAGES_JSON describes")
     args = p.parse_args()
     started = time.monotonic()
 
@@ -683,7 +736,24 @@ def main():
     offline = os.environ.get("SANDBOXD_OFFLINE") == "1"
     debs = PackageCache(args.cache, offline).resolve([QEMU_GA] if args.with_qemu_ga else [])
     debs = {d.name: d for d in debs}
-    options = {"name": args.name, "with_qemu_ga": args.with_qemu_ga}
+    layers = []
+    if args.layers:
+        try:
+            config = image_config.load_config(args.layers)
+        except image_config.ConfigError as e:
+            raise BuildError(str(e))
+        if args.name not in config.images:
+            raise BuildError(f"{args.layers} has no image {args.name!r} (it has {', '.join(sorted(config.images))})")
+        here = os.path.dirname(os.path.abspath(__file__))
+        builder_files = [os.path.join(here, f) for f in ("layer_builder.py", "layer_diff.py")]
+        built = {}
+        try:
+            layers = [layer_builder.build_layer(config, name, args.cache, builder_files, built)
+                      for name in config.images[args.name]]
+        except (layer_builder.LayerError, OSError) as e:
+            raise BuildError(f"layer: {e}")
+    options = {"name": args.name, "with_qemu_ga": args.with_qemu_ga,
+               "layers": [{"name": layer.name, "key": layer.key} for layer in layers]}
 
     with tempfile.TemporaryDirectory(dir=images, prefix=".build-") as workdir:
         libraries = qemu_ga_libraries(debs[QEMU_GA], workdir) if args.with_qemu_ga else []
@@ -694,7 +764,7 @@ def main():
         if image_is_complete(cached):
             try:
                 os.utime(cached)  # most recently used
-                copy_out(cached, args.out)
+                copy_out(cached, args.out, layers)
                 outcome = "cached"
             except FileNotFoundError:
                 pass  # pruned by a concurrent builder a moment ago: build it again
@@ -702,7 +772,7 @@ def main():
             outcome = "built"
             image_dir = os.path.join(workdir, "image")
             os.makedirs(image_dir)
-            release, modules = build_image(args, debs, libraries, workdir, image_dir)
+            release, modules = build_image(args, debs, libraries, layers, workdir, image_dir)
             manifest = {
                 "name": args.name,
                 "cache_key": key,
@@ -713,6 +783,8 @@ def main():
                 "files": {n: {"sha256": sha256_file(os.path.join(image_dir, n)),
                               "size": os.path.getsize(os.path.join(image_dir, n))} for n in OUTPUT_FILES},
                 "module_load_order": modules,
+                "layers": [{"name": layer.name, "file": f"layers/{layer.name}.{layer.fs}", "fs": layer.fs,
+                            "sha256": layer.sha256, "size": layer.size, "key": layer.key} for layer in layers],
             }
             with open(os.path.join(image_dir, "manifest.json"), "w") as f:
                 json.dump(manifest, f, indent=1, sort_keys=True)
@@ -724,12 +796,14 @@ def main():
             except OSError:
                 if not image_is_complete(cached):  # else a concurrent builder got there first
                     raise
-            copy_out(cached, args.out)
+            copy_out(cached, args.out, layers)
 
     prune(images, KEEP_IMAGES, cached)
+    layer_builder.prune_layers(args.cache, kept_layer_keys(images))
     with open(os.path.join(args.out, "manifest.json")) as f:
         files = json.load(f)["files"]
-    sizes = ", ".join(f"{n} {files[n]['size'] / 1e6:.1f} MB" for n in OUTPUT_FILES)
+    sizes = ", ".join([f"{n} {files[n]['size'] / 1e6:.1f} MB" for n in OUTPUT_FILES] +
+                      [f"layer {layer.name} {layer.size / 1e6:.1f} MB" for layer in layers])
     print(f"guest image '{args.name}': {outcome} {key[:16]} ({sizes}) in "
           f"{time.monotonic() - started:.2f} s -> {args.out}", flush=True)
 

@@ -39,14 +39,15 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   add({"-name", "sandboxd,debug-threads=on"});
   add({"-kernel", config.kernel.string(), "-initrd", config.initramfs.string()});
   add({"-append", kernel_command_line(config)});
-  // The disks come before every other virtio-mmio device: the guest numbers
-  // its vdX in the order the transports are probed, and the layers must be
-  // vda, vdb, ... bottom first (checked by the layered image's boot test).
+  // Each layer disk carries its position as the virtio-blk serial ("layer0" is
+  // the bottom): the guest's vdX letters follow the order virtio-mmio
+  // transports are probed, which is not a promise, so the agent goes by
+  // /sys/block/vdX/serial.
   for (std::size_t i = 0; i < config.read_only_disks.size(); ++i) {
     std::string id = "layer" + std::to_string(i);
     add({"-drive", "file=" + qemu_option_value(config.read_only_disks[i].string()) +
                        ",if=none,format=raw,readonly=on,id=" + id,
-         "-device", "virtio-blk-device,drive=" + id});
+         "-device", "virtio-blk-device,drive=" + id + ",serial=" + id});
   }
   add({"-chardev", "socket,id=console,fd=" + std::to_string(config.console_fd), "-serial", "chardev:console"});
   add({"-device", "virtio-serial-device,max_ports=4"});

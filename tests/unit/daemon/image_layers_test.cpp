@@ -177,8 +177,8 @@ TEST_CASE("qemu command: layers are read-only virtio-blk disks, bottom first, be
   REQUIRE(base < static_cast<long>(args.size()));
   REQUIRE(top < static_cast<long>(args.size()));
   CHECK(args[static_cast<std::size_t>(base - 1)] == "-drive");
-  CHECK(args[static_cast<std::size_t>(base + 2)] == "virtio-blk-device,drive=layer0");
-  CHECK(args[static_cast<std::size_t>(top + 2)] == "virtio-blk-device,drive=layer1");
+  CHECK(args[static_cast<std::size_t>(base + 2)] == "virtio-blk-device,drive=layer0,serial=layer0");
+  CHECK(args[static_cast<std::size_t>(top + 2)] == "virtio-blk-device,drive=layer1,serial=layer1");
   CHECK(base < top);
   CHECK(top < at("virtio-serial-device,max_ports=4"));
 
