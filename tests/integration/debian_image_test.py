@@ -135,6 +135,7 @@ class DebianImageTest(unittest.TestCase):
 
     def test_a_layer_that_is_not_its_manifest_is_not_booted(self):
         error = self.client.error_of("sandbox.create", image="broken")
+        self.assertEqual(error["code"], "unavailable")
         self.assertIn("base.squashfs", error["message"])
         self.assertIn("is 14 bytes, the manifest says", error["message"])
         self.assertTrue(self.daemon.running())
