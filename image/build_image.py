@@ -117,12 +117,7 @@ def log(message):
     print(f"build_image: {message}", file=sys.stderr, flush=True)
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = layer_builder.sha256_file
 
 
 def run(argv, **kwargs):
@@ -711,7 +706,7 @@ def main():
     p.add_argument("--agent", required=True, help="the static sandbox-agent binary (becomes /init)")
     p.add_argument("--out", required=True, help="directory for vmlinuz, initramfs.cpio, manifest.json")
     p.add_argument("--cache", default="/var/cache/sandboxd", help="package and image cache (default: %(default)s)")
-    p.add_argument("--name", default="default", help="image name recorded in the image (default: %(default)s)")
+    p.add_argument("--name", default="mini", help="image name recorded in the image (default: %(default)s)")
     p.add_argument("--with-qemu-ga", action="store_true", help="include qemu-ga and its shared libraries")
     p.add_argument("--layers", metavar="IMAGES_JSON",
                    help="build NAME as the layered image IMAGES_JSON describes")

@@ -97,8 +97,8 @@ def parse_config(text, source="images.json"):
     images = {}
     for name, stack in raw_images.items():
         where = f"images.{name}"
-        if not NAME.fullmatch(name) or name in ("default", "qga"):
-            fail(f"{where}: bad image name ('default' and 'qga' are the initramfs-only images)")
+        if not NAME.fullmatch(name) or name in ("mini", "qga"):
+            fail(f"{where}: bad image name ('mini' and 'qga' are the initramfs-only images)")
         if not isinstance(stack, list) or not stack or not all(isinstance(s, str) for s in stack):
             fail(f"{where}: a non-empty list of layer names, bottom first")
         for i, layer in enumerate(stack):

@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
     std::printf("stdout throughput, dd bs=1M (fewer guest syscalls): %.1f MB/s\n",
                 static_cast<double>(bytes) / 1e6 / big_writes);
     {
-      BootedVm two({.image = "default", .memory_mib = 256, .cpus = 2});
+      BootedVm two({.image = "mini", .memory_mib = 256, .cpus = 2});
       double two_cpu = timed_exec(two, {"head", "-c", n, "/dev/zero"}, bytes);
       std::printf("stdout throughput, head -c 256M with 2 vCPUs: %.1f MB/s\n", static_cast<double>(bytes) / 1e6 / two_cpu);
     }

@@ -72,7 +72,8 @@ def host_network_cpu(run_pid):
 
 def run_peer(name, net_args, host, ports, blob_digest):
     script = SCRIPT.format(host=host, port=ports[0], ftp_port=ports[1], size=SIZE, n=CONNECTIONS)
-    argv = [HOST, "run", "--memory", "512", *net_args, "--", "sh", "-c", script]
+    # busybox's wget and ftpput: the initramfs image
+    argv = [HOST, "run", "--image", "mini", "--memory", "512", *net_args, "--", "sh", "-c", script]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err_lines = []
     drain = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The layered Debian images in real VMs (TCG here): the agent boots from the
-initramfs into bookworm stacked from read-only layers under a writable tmpfs,
-and execs run there, as root or as the image's `sandbox` account.
+"""The layered Debian images (`default`, `node`, `build`) in real VMs (TCG
+here): the agent boots from the initramfs into bookworm stacked from read-only
+layers under a writable tmpfs, and execs run there, as root or as the image's
+`sandbox` account.
 
 One daemon serves every case; each image boots cold (the pool keeps none).
 """
@@ -27,11 +28,11 @@ def image_roots():
 class DebianImageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # A copy of the debian image whose layer file is not what its manifest
+        # A copy of the default image whose layer file is not what its manifest
         # says, in a root of its own searched first.
         cls.broken_root = tempfile.mkdtemp(prefix="sandboxd-images-")
-        source = next(os.path.join(r, "debian") for r in image_roots()
-                      if os.path.isfile(os.path.join(r, "debian", "manifest.json")))
+        source = next(os.path.join(r, "default") for r in image_roots()
+                      if os.path.isfile(os.path.join(r, "default", "layers", "base.squashfs")))
         broken = os.path.join(cls.broken_root, "broken")
         os.makedirs(os.path.join(broken, "layers"))
         for name in ("vmlinuz", "initramfs.cpio", "manifest.json"):
@@ -42,7 +43,7 @@ class DebianImageTest(unittest.TestCase):
         cls.daemon = Daemon(pool_size=0, network="stack", name="debian",
                             extra_args=["--log-level", "info"])
         cls.client = cls.daemon.connect()
-        cls.sandbox = cls.create("debian")
+        cls.sandbox = cls.create(None)
 
     @classmethod
     def tearDownClass(cls):
@@ -55,9 +56,11 @@ class DebianImageTest(unittest.TestCase):
 
     @classmethod
     def create(cls, image):
-        created = cls.client.call("sandbox.create", image=image, memory_mib=512)["sandbox"]
+        """A sandbox of `image`; None names none, which is the Debian default."""
+        members = {"image": image} if image else {}
+        created = cls.client.call("sandbox.create", memory_mib=512, **members)["sandbox"]
         assert created["state"] == "ready", created
-        assert created["image"] == image, created
+        assert created["image"] == (image or "default"), created
         return created["id"]
 
     def sh(self, script, sandbox=None, **members):
@@ -105,13 +108,28 @@ class DebianImageTest(unittest.TestCase):
 
     def test_writes_land_in_the_sandbox_own_layer(self):
         self.sh("echo mine > /etc/marker && rm /etc/issue && apt-get --version >/dev/null")
-        other = self.create("debian")
+        other = self.create("default")
         try:
             self.assertEqual(self.sh("cat /etc/marker; test -e /etc/issue || echo gone"), "mine\ngone\n")
             self.assertEqual(self.sh("test -e /etc/marker || echo absent; test -e /etc/issue && echo present",
                                      sandbox=other), "absent\npresent\n")
         finally:
             self.client.call("sandbox.destroy", sandbox=other)
+
+    def test_a_full_writable_layer_is_enospc_and_rm_makes_room(self):
+        sandbox = self.create(None)
+        try:
+            out = self.sh("dd if=/dev/zero of=/fill bs=1M 2>&1; echo status=$?; "
+                          "echo more >> /etc/hostname; echo append=$?", sandbox=sandbox)
+            self.assertIn("No space left on device", out)
+            self.assertIn("status=1", out)
+            self.assertIn("append=1", out)  # the layer is full for every file, not just the one
+            filled = int(self.sh("stat -c %s /fill", sandbox=sandbox))
+            self.assertGreater(filled, 64 << 20)
+            self.assertEqual(self.sh("rm /fill && echo ok > /after && cat /after && python3 -c 'print(1)'",
+                                     sandbox=sandbox), "ok\n1\n")
+        finally:
+            self.client.call("sandbox.destroy", sandbox=sandbox)
 
     def test_node_image(self):
         sandbox = self.create("node")

@@ -21,7 +21,8 @@ MB64 = 64 << 20
 
 
 def run_guest(script, *options, timeout=600):
-    argv = [HOST, "run", "--net", "stack", *options, "--", "sh", "-c", script]
+    # busybox's wget, nc and ping: the initramfs image
+    argv = [HOST, "run", "--image", "mini", "--net", "stack", *options, "--", "sh", "-c", script]
     started = time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     r.elapsed = time.monotonic() - started

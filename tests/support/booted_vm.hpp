@@ -27,7 +27,7 @@ struct ExecOutcome {
 
 // Boot parameters a test may change; the image comes from SANDBOXD_IMAGES.
 struct BootOptions {
-  std::string image = "default";
+  std::string image = "mini";  // the initramfs image: the quickest to boot
   unsigned memory_mib = 256;
   unsigned cpus = 1;
   std::vector<std::string> extra_ports;

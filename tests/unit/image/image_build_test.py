@@ -34,7 +34,7 @@ class ConfigTest(unittest.TestCase):
     def test_the_shipped_config_parses(self):
         here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "image", "images.json")
         config = image_config.load_config(here)
-        self.assertEqual(config.images["debian"], ["base"])
+        self.assertEqual(config.images["default"], ["base"])
         self.assertIn("python3", config.layers["base"].packages)
         self.assertEqual(config.layers["node"].below, "base")
 
@@ -60,7 +60,7 @@ class ConfigTest(unittest.TestCase):
                                  images={"i": ["a"]}), "a cycle")
 
     def test_images_stack_layers_in_order(self):
-        self.refused(config_text(images={"default": ["base"]}), "images.default: bad image name")
+        self.refused(config_text(images={"mini": ["base"]}), "images.mini: bad image name")
         self.refused(config_text(images={"i": []}), "images.i:")
         self.refused(config_text(images={"i": ["nope"]}), "no layer named 'nope'")
         self.refused(config_text(images={"i": ["node"]}), "layer 'node' sits on base, not on nothing")
