@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/cli/image_command.hpp"
 #include "daemon/cli/net_serve_command.hpp"
 #include "daemon/cli/run_command.hpp"
 #include "daemon/cli/serve_command.hpp"
@@ -43,6 +44,12 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the daemon: warm VM pools and the WebSocket control plane");
   sandboxd::cli::add_serve_options(*serve_cmd, serve);
 
+  sandboxd::cli::ImageListOptions image_list;
+  auto* image_cmd = app.add_subcommand("image", "Guest images");
+  image_cmd->require_subcommand(1);
+  auto* image_list_cmd = image_cmd->add_subcommand("list", "The guest images this host boots, with their layers");
+  image_list_cmd->add_flag("--json", image_list.json, "One JSON array");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,5 +64,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return sandboxd::cli::run_command(run);
   if (*serve_cmd) return sandboxd::cli::serve_command(serve);
   if (*net_serve_cmd) return sandboxd::cli::net_serve_command(net_serve);
+  if (*image_list_cmd) return sandboxd::cli::image_list_command(image_list);
   return 0;
 }

@@ -132,6 +132,7 @@ class ExecSession {
     }
     if (!request_.env.empty()) req["env"] = request_.env;
     if (request_.cwd) req["cwd"] = *request_.cwd;
+    if (request_.user) req["user"] = *request_.user;
     if (request_.timeout_ms) req["timeout_ms"] = *request_.timeout_ms;
     req["stdin"] = request_.forward_stdin;
     if (request_.tty) {

@@ -26,6 +26,7 @@ struct ExecRequest {
   std::optional<std::string> shell;
   boost::json::object env;
   std::optional<std::string> cwd;
+  std::optional<std::string> user;  // the guest account; the daemon's default (root) when unset
   std::optional<std::uint64_t> timeout_ms;
   bool tty = false;  // run on a pty of the local terminal's size and $TERM
 

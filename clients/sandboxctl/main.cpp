@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   exec_cmd->add_flag("-t,--tty", exec.tty, "Run on a pseudo-terminal (with -i: local terminal in raw mode)");
   add_key_values(*exec_cmd, "--env", exec_env, "Environment variable K=V (repeatable)");
   exec_cmd->add_option("--cwd", exec.cwd, "Working directory in the sandbox");
+  exec_cmd->add_option("-u,--user", exec.user, "Guest account to run as (default root)");
   exec_cmd->add_option("--timeout", exec_timeout, "Kill the command after this many seconds")
       ->check(CLI::NonNegativeNumber);
   exec_cmd->add_option("--id", exec_id, "Exec id (default: a generated one)");
@@ -103,7 +104,9 @@ int main(int argc, char** argv) {
   std::string shell_sandbox;
   std::string shell_program = "/bin/sh";
   auto* shell_cmd = app.add_subcommand("shell", "An interactive login shell in a sandbox");
+  std::optional<std::string> shell_user;
   shell_cmd->add_option("--shell", shell_program, "Shell to run")->capture_default_str();
+  shell_cmd->add_option("-u,--user", shell_user, "Guest account to log in as (default root)");
   shell_cmd->add_option("sandbox", shell_sandbox, "Sandbox id")->required();
 
   ExecRequest attach;
@@ -159,6 +162,7 @@ int main(int argc, char** argv) {
       ExecRequest shell;
       shell.sandbox = shell_sandbox;
       shell.argv = {shell_program, "-l"};
+      shell.user = shell_user;
       shell.tty = true;
       shell.forward_stdin = true;
       shell.exec_id = generate_exec_id();

@@ -35,7 +35,7 @@ Expected<GuestImage, std::string> find_guest_image(const std::string& name,
   std::ostringstream tried;
   for (const auto& root : search_roots) {
     auto dir = root / name;
-    GuestImage image{name, dir / "vmlinuz", dir / "initramfs.cpio"};
+    GuestImage image{name, dir / "vmlinuz", dir / "initramfs.cpio", {}};
     std::error_code ec;
     if (std::filesystem::is_regular_file(image.kernel, ec) && std::filesystem::is_regular_file(image.initramfs, ec) &&
         std::filesystem::is_regular_file(dir / "manifest.json", ec)) {

@@ -9,6 +9,7 @@ One daemon serves every case; each image boots cold (the pool keeps none).
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -150,6 +151,22 @@ class DebianImageTest(unittest.TestCase):
             self.assertEqual(self.sh("command -v gcc || echo none", sandbox=self.sandbox), "none\n")
         finally:
             self.client.call("sandbox.destroy", sandbox=sandbox)
+
+    def test_image_list_shows_the_stacks_and_the_damaged_one(self):
+        result = subprocess.run([os.environ["SANDBOXD_HOST"], "image", "list", "--json"], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        images = {image["name"]: image for image in json.loads(result.stdout)}
+        self.assertEqual([layer["name"] for layer in images["default"]["layers"]], ["base"])
+        self.assertEqual([layer["name"] for layer in images["node"]["layers"]], ["base", "node"])
+        self.assertEqual((images["mini"]["kind"], images["mini"]["layers"]), ("initramfs", []))
+        self.assertEqual(images["default"]["kind"], "layered")
+        self.assertGreater(images["default"]["size"], images["default"]["layers"][0]["size"])  # + kernel, initramfs
+        self.assertIn("is 14 bytes, the manifest says", images["broken"]["problem"])
+        table = subprocess.run([os.environ["SANDBOXD_HOST"], "image", "list"], capture_output=True, text=True,
+                               timeout=60).stdout.splitlines()
+        self.assertEqual(table[0].split()[:4], ["NAME", "KIND", "LAYERS", "SIZE"])
+        self.assertIn(["node", "layered", "base+node"], [line.split()[:3] for line in table])
 
     def test_a_layer_that_is_not_its_manifest_is_not_booted(self):
         error = self.client.error_of("sandbox.create", image="broken")

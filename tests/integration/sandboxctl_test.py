@@ -116,6 +116,14 @@ class SandboxctlAgainstDaemon(unittest.TestCase):
         r = self.ctl("exec", self.need_sandbox(), "--", "sh", "-c", "exit 3")
         self.check(r, 3)
 
+    def test_04a_exec_as_the_sandbox_user(self):
+        r = self.ctl("exec", "-u", "sandbox", self.need_sandbox(), "--", "sh", "-c", 'echo $(id -un) $HOME')
+        self.check(r)
+        self.assertEqual(r.stdout, b"sandbox /home/sandbox\n")
+        r = self.ctl("exec", "--user", "nobody-at-all", self.need_sandbox(), "--", "true")
+        self.check(r, 126)
+        self.assertIn(b"no user 'nobody-at-all'", r.stderr)
+
     def test_05_stdin_round_trip(self):
         data = os.urandom(1 << 20)
         r = self.ctl("exec", "-i", self.need_sandbox(), "--", "cat", input=data)
