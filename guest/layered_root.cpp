@@ -44,7 +44,7 @@ std::string read_small_file(const std::filesystem::path& path, std::size_t limit
 
 }  // namespace
 
-Expected<std::vector<LayerSpec>, std::string> parse_layer_list(std::string_view text) {
+LayerList parse_layer_list(std::string_view text) {
   std::vector<LayerSpec> layers;
   std::size_t line_number = 0;
   while (!text.empty()) {
@@ -64,6 +64,28 @@ Expected<std::vector<LayerSpec>, std::string> parse_layer_list(std::string_view 
     layers.push_back({std::string(name), std::string(fs)});
   }
   return layers;
+}
+
+std::optional<LayerList> layers_from_cmdline(std::string_view cmdline) {
+  constexpr std::string_view kKey = "sandbox.layers=";
+  while (!cmdline.empty()) {
+    std::size_t space = cmdline.find(' ');
+    std::string_view word = cmdline.substr(0, space);
+    cmdline = space == std::string_view::npos ? std::string_view{} : cmdline.substr(space + 1);
+    while (!word.empty() && (word.back() == '\n' || word.back() == '\r')) word.remove_suffix(1);
+    if (word.substr(0, kKey.size()) != kKey) continue;
+    // "a:fs,b:fs" is the layer list's "a fs\nb fs\n", held to the same rules.
+    std::string text(word.substr(kKey.size()));
+    for (char& c : text) {
+      if (c == '#') return LayerList(Unexpected{std::string("sandbox.layers: not a layer list")});
+      if (c == ',') c = '\n';
+      if (c == ':') c = ' ';
+    }
+    LayerList layers = parse_layer_list(text);
+    if (layers && layers->empty()) return LayerList(Unexpected{std::string("sandbox.layers: no layers")});
+    return layers;
+  }
+  return std::nullopt;
 }
 
 std::string layer_dir(std::size_t i) { return "/layers/" + std::to_string(i); }
@@ -147,6 +169,19 @@ Expected<void, std::string> enter_layered_root(const std::vector<LayerSpec>& lay
       return Unexpected{failure};
     }
     moved.push_back(mount_point);
+  }
+
+  // What the sandbox wrote, for checkpoints to read (never to write: changing
+  // an upper directory under a mounted overlay is undefined).
+  std::string upper_view = std::string(kNewRoot) + "/run/sandbox/upper";
+  ::mkdir((std::string(kNewRoot) + "/run/sandbox").c_str(), 0700);
+  ::mkdir(upper_view.c_str(), 0755);
+  if (::mount(upper.c_str(), upper_view.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+      ::mount(nullptr, upper_view.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+    std::string failure = errno_text("bind the upper directory at /run/sandbox/upper");
+    (void)::umount2(upper_view.c_str(), MNT_DETACH);
+    move_back();
+    return Unexpected{failure};
   }
 
   // DHCP wrote the initramfs's resolv.conf; the real root's is the one

@@ -5,11 +5,18 @@
 // systems (/proc, /sys, /dev, /run, /tmp) into the result, which becomes "/".
 // It stays PID 1 throughout; every exec then runs in the real root.
 //
-// /etc/sandbox/layers (written by the image builder) lists the layers bottom
-// first, one "name fs" line each; an initramfs-only image has no such file.
+// The daemon names the layers on the kernel command line,
+// "sandbox.layers=base:squashfs,node:squashfs" bottom first: an image made
+// from a checkpoint has one more layer than its initramfs knows of. Without
+// it, /etc/sandbox/layers (written by the image builder) lists them, one
+// "name fs" line each; an initramfs-only image has neither.
+//
+// The writable layer's upper directory is bound read-only at
+// /run/sandbox/upper, so that a checkpoint can read what the sandbox changed.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +34,15 @@ struct LayerSpec {
 // More than the daemon ever attaches; a longer list is not ours.
 inline constexpr std::size_t kMaxLayers = 16;
 
+using LayerList = Expected<std::vector<LayerSpec>, std::string>;
+
 // The layers of /etc/sandbox/layers' text, bottom first. Blank lines and
 // "#" comments are skipped; anything else that is not "name fs" is refused.
-Expected<std::vector<LayerSpec>, std::string> parse_layer_list(std::string_view text);
+LayerList parse_layer_list(std::string_view text);
+
+// The layers a kernel command line names with sandbox.layers=, or nothing
+// when it names none.
+std::optional<LayerList> layers_from_cmdline(std::string_view cmdline);
 
 // The overlayfs mount options for layers mounted at `layer_dir(i)`: lowerdir
 // lists them top first, as overlayfs wants.

@@ -43,13 +43,13 @@ std::string read_file(const char* path) {
       log("module " + failure);
     for (const auto& failure : set_up_network()) log("network: " + failure);
     // Last, so that the DHCP client and its hook still run from the initramfs.
-    if (::access("/etc/sandbox/layers", F_OK) == 0) {
-      auto layers = parse_layer_list(read_file("/etc/sandbox/layers"));
-      if (!layers) {
-        log("/etc/sandbox/layers: " + layers.error() + "; serving from the initramfs");
-      } else if (auto entered = enter_layered_root(*layers); !entered) {
+    auto layers = layers_from_cmdline(read_file("/proc/cmdline"));
+    if (!layers && ::access("/etc/sandbox/layers", F_OK) == 0) layers = parse_layer_list(read_file("/etc/sandbox/layers"));
+    if (layers && !*layers) {
+      log("layer list: " + layers->error() + "; serving from the initramfs");
+    } else if (layers) {
+      if (auto entered = enter_layered_root(**layers); !entered)
         log("cannot boot into the image's root: " + entered.error() + "; serving from the initramfs");
-      }
     }
   } catch (...) {
     log("setting the system up failed; serving anyway");

@@ -69,6 +69,47 @@ void sandbox_destroy(ClientSession& c, const Request& r) {
                       });
 }
 
+json::object image_json(const vm::GuestImage& image) {
+  json::array layers;
+  std::uint64_t size = 0;
+  for (const auto& layer : image.layers) {
+    layers.push_back(json::object{{"name", layer.name}, {"fs", layer.fs}, {"size", layer.size}, {"sha256", layer.sha256}});
+    size += layer.size;
+  }
+  return {{"name", image.name}, {"layers", std::move(layers)}, {"layers_size", size}};
+}
+
+void sandbox_checkpoint(ClientSession& c, const Request& r) {
+  auto sandbox_id = parse_sandbox_id(r.members);
+  if (!sandbox_id) return c.fail(r.id, sandbox_id.error());
+  auto name = parse_image_name(r.members);
+  if (!name) return c.fail(r.id, name.error());
+  c.begin_pending();
+  std::weak_ptr<ClientSession> weak = c.weak_from_this();
+  c.service().checkpoint(c.owner(), *sandbox_id, *name,
+                         [weak, id = r.id](Expected<vm::GuestImage, session::Error> image) {
+                           auto self = weak.lock();
+                           if (!self) return;
+                           self->end_pending();
+                           if (!image) return self->fail(id, image.error());
+                           self->respond(id, {{"image", image_json(*image)}});
+                         });
+}
+
+void image_delete(ClientSession& c, const Request& r) {
+  auto name = parse_image_name(r.members);
+  if (!name) return c.fail(r.id, name.error());
+  c.begin_pending();
+  std::weak_ptr<ClientSession> weak = c.weak_from_this();
+  c.service().delete_image(c.owner(), *name, [weak, id = r.id](Expected<void, session::Error> removed) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->end_pending();
+    if (!removed) return self->fail(id, removed.error());
+    self->respond(id, {});
+  });
+}
+
 void sandbox_subscribe(ClientSession& c, const Request& r) {
   auto sandbox_id = parse_sandbox_id(r.members);
   if (!sandbox_id) return c.fail(r.id, sandbox_id.error());
@@ -189,7 +230,7 @@ void exec_close_stdin(ClientSession& c, const Request& r) {
   exec_control(c, r, [](session::Exec& e) { return domain(e.write_stdin({}, true)); });
 }
 
-constexpr std::array<std::pair<std::string_view, Operation>, 16> kOperations{{
+constexpr std::array<std::pair<std::string_view, Operation>, 18> kOperations{{
     {"hello", hello},
     {"sandbox.create", sandbox_create},
     {"sandbox.list", sandbox_list},
@@ -197,6 +238,8 @@ constexpr std::array<std::pair<std::string_view, Operation>, 16> kOperations{{
     {"sandbox.destroy", sandbox_destroy},
     {"sandbox.subscribe", sandbox_subscribe},
     {"sandbox.unsubscribe", sandbox_unsubscribe},
+    {"sandbox.checkpoint", sandbox_checkpoint},
+    {"image.delete", image_delete},
     {"exec.start", exec_start},
     {"exec.attach", exec_attach},
     {"exec.detach", exec_detach},

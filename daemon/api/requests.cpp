@@ -322,6 +322,8 @@ Expected<std::string, ApiError> parse_sandbox_id(const json::object& m) {
   return required_string(m, "sandbox", kMaxIdMember);
 }
 
+Expected<std::string, ApiError> parse_image_name(const json::object& m) { return required_string(m, "image", 64); }
+
 Expected<std::string, ApiError> parse_exec_id(const json::object& m) { return exec_id_member(m, "exec"); }
 
 Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const json::object& m) {

@@ -68,6 +68,9 @@ Expected<SignalParams, ApiError> parse_signal(const boost::json::object& m);
 
 // A required member naming a sandbox ("sandbox") or an exec ("exec").
 Expected<std::string, ApiError> parse_sandbox_id(const boost::json::object& m);
+// The "image" member a checkpoint or image request names (its rules are the
+// image store's, checked by the service).
+Expected<std::string, ApiError> parse_image_name(const boost::json::object& m);
 Expected<std::string, ApiError> parse_exec_id(const boost::json::object& m);
 // An optional member: nullopt when absent.
 Expected<std::optional<std::string>, ApiError> parse_optional_sandbox_id(const boost::json::object& m);

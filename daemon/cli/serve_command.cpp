@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -26,6 +27,7 @@
 #include "daemon/session/sandbox_service.hpp"
 #include "daemon/vm/guest_image.hpp"
 #include "daemon/vm/host_tsc.hpp"
+#include "daemon/vm/image_store.hpp"
 #include "daemon/vm/launcher.hpp"
 #include "daemon/vm/network_mode.hpp"
 #include "daemon/vm/qemu_machine_factory.hpp"
@@ -141,6 +143,17 @@ int serve_command(const ServeOptions& options) {
   if (auto mac = net::wire::MacAddress::parse(vm::kDefaultGuestMac)) net_setup->stack.guest_mac = *mac;
   ::signal(SIGPIPE, SIG_IGN);
 
+  // Checkpoint images: found after every other root, so that they can never
+  // shadow a built image.
+  std::filesystem::path store_root = config.runtime.image_store;
+  if (store_root.empty() && !service::default_token_file().empty())
+    store_root = service::default_token_file().parent_path() / "images";
+  auto image_roots = vm::default_image_roots();
+  if (!store_root.empty() && std::find(image_roots.begin(), image_roots.end(), store_root) == image_roots.end())
+    image_roots.push_back(store_root);
+  // Before the worker, which may still use it while it stops.
+  vm::ImageStore image_store(store_root);
+
   asio::io_context io;
   service::BlockingWork blocking(io.get_executor());
   auto records = std::make_shared<service::RuntimeRecords>(**runtime, blocking);
@@ -155,7 +168,7 @@ int serve_command(const ServeOptions& options) {
   }
   vm::QemuMachineSettings machine_settings;
   machine_settings.qemu_binary = qemu;
-  machine_settings.image_roots = vm::default_image_roots();
+  machine_settings.image_roots = image_roots;
   machine_settings.tsc_khz = vm::host_tsc_khz();
   machine_settings.network = config.machine.network;
   machine_settings.stack = net_setup->stack;
@@ -166,6 +179,7 @@ int serve_command(const ServeOptions& options) {
 
   api::WsLogFormat log_format;
   session::SandboxService service(io, pool, config.service, log_format, make_policy);
+  if (!store_root.empty()) service.enable_checkpoints({&image_store, &blocking, image_roots});
 
   api::ServerSettings server_settings;
   server_settings.tokens = tokens;

@@ -87,6 +87,10 @@ std::vector<Setting> make_table() {
               "the file holding the bearer token, created 0600 with a random one when missing; empty: token in the "
               "state dir, /var/lib/sandboxd as root, else $XDG_STATE_HOME/sandboxd or ~/.local/state/sandboxd",
               {.flag = "--token-file"}),
+      setting("image_store", member(&DaemonConfig::runtime, &RuntimeConfig::image_store), absolute_path(),
+              "where the images sandbox.checkpoint makes are kept (searched after the other image roots); empty: "
+              "images in the state dir, /var/lib/sandboxd/images as root",
+              {.flag = "--image-store"}),
       setting("token", member(&DaemonConfig::access, &AccessConfig::token), token(),
               "the token itself, used instead of token_file; a config file holding one must be readable by its "
               "owner only"),

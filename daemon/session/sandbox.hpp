@@ -90,6 +90,8 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   // Not yet ended: booting or ready.
   bool active() const { return state_ == State::kBooting || state_ == State::kReady; }
   SandboxInfo info() const;
+  // The machine's guest agent while the sandbox is live, else null.
+  std::shared_ptr<agent::GuestAgent> agent() const { return live() && machine_ ? machine_->agent() : nullptr; }
 
  private:
   void arm_idle_timer();

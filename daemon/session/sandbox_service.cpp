@@ -147,6 +147,53 @@ Expected<SandboxService::SandboxPtr, Error> SandboxService::get(const std::strin
   return sandbox;
 }
 
+void SandboxService::checkpoint(const std::string& owner, const std::string& id, const std::string& name,
+                                std::function<void(Expected<vm::GuestImage, Error>)> done) {
+  if (shutting_down_) return done(Unexpected{Error::shutting_down()});
+  if (!checkpoints_) return done(Unexpected{Error{ErrorCode::kUnavailable, "this daemon keeps no checkpoints"}});
+  auto sandbox = get(owner, id);
+  if (!sandbox) return done(Unexpected{sandbox.error()});
+  auto s = *sandbox;
+  if (!vm::valid_checkpoint_name(name))
+    return done(Unexpected{Error::bad_request("image", "image: 1..64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")});
+  auto agent = s->agent();
+  if (!agent) {
+    Error e{ErrorCode::kNotReady, "sandbox " + id + " is " + std::string(to_string(s->state()))};
+    e.state = to_string(s->state());
+    return done(Unexpected{std::move(e)});
+  }
+  if (checkpoints_in_progress_.count(name) || vm::find_guest_image(name, checkpoints_->image_roots))
+    return done(Unexpected{Error::bad_request("image", "an image named '" + name + "' exists already")});
+  auto base = vm::find_guest_image(s->info().image, checkpoints_->image_roots);
+  if (!base) return done(Unexpected{Error{ErrorCode::kUnavailable, base.error()}});
+  if (base->layers.empty())
+    return done(Unexpected{Error::bad_request(
+        "sandbox", "image '" + base->name + "' has no layers (an initramfs image): only layered images checkpoint")});
+  checkpoints_in_progress_.insert(name);
+  spdlog::info("sandbox {}: checkpoint as image {}", id, name);
+  std::weak_ptr<bool> alive = alive_;
+  run_checkpoint(agent, *base, name, owner, *checkpoints_,
+                 [this, alive, id, name, done = std::move(done)](Expected<vm::GuestImage, Error> image) {
+                   if (!alive.lock()) return;
+                   checkpoints_in_progress_.erase(name);
+                   if (image) spdlog::info("sandbox {}: image {} made", id, name);
+                   else spdlog::warn("sandbox {}: checkpoint {} failed: {}", id, name, image.error().message);
+                   done(std::move(image));
+                 });
+}
+
+void SandboxService::delete_image(const std::string& owner, const std::string& name,
+                                  std::function<void(Expected<void, Error>)> done) {
+  if (!checkpoints_) return done(Unexpected{Error{ErrorCode::kUnavailable, "this daemon keeps no checkpoints"}});
+  checkpoints_->blocking->run([store = checkpoints_->store, owner, name] { return store->remove(name, owner); },
+                              [name, done = std::move(done)](Expected<bool, std::string> removed) {
+                                if (!removed) return done(Unexpected{Error{ErrorCode::kInternal, removed.error()}});
+                                if (!*removed) return done(Unexpected{Error::not_found("image " + name)});
+                                spdlog::info("image {} removed", name);
+                                done({});
+                              });
+}
+
 void SandboxService::destroy(const std::string& owner, const std::string& id,
                              std::function<void(Expected<SandboxPtr, Error>)> done) {
   auto sandbox = find(owner, id);

@@ -15,10 +15,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/session/checkpoint.hpp"
 #include "daemon/session/error.hpp"
 #include "daemon/session/exec.hpp"
 #include "daemon/session/requests.hpp"
@@ -62,6 +64,17 @@ class SandboxService {
   Expected<ExecPtr, Error> find_exec(const std::string& owner, const std::string& exec_id) const;
   std::vector<ExecPtr> list_execs(const std::string& owner, const std::optional<std::string>& sandbox) const;
 
+  // Checkpoints (checkpoint.hpp) need an image store: without this call
+  // sandbox.checkpoint answers unavailable.
+  void enable_checkpoints(CheckpointSettings settings) { checkpoints_ = std::move(settings); }
+  // Makes image `name` of what sandbox `id` has written; answers when it is
+  // made (it can then be booted by name) or with why not.
+  void checkpoint(const std::string& owner, const std::string& id, const std::string& name,
+                  std::function<void(Expected<vm::GuestImage, Error>)> done);
+  // Removes a checkpoint image `owner` made. Sandboxes booted from it keep
+  // running; a layer's space is freed with the last image that uses it.
+  void delete_image(const std::string& owner, const std::string& name, std::function<void(Expected<void, Error>)> done);
+
   // Refuses new work, destroys every sandbox (reason "shutdown"), stops the
   // pool; `done` runs when no machine is left.
   void shutdown(std::function<void()> done);
@@ -90,6 +103,8 @@ class SandboxService {
   boost::asio::steady_timer retention_timer_;
   bool shutting_down_ = false;
   std::uint64_t exec_counter_ = 0;
+  std::optional<CheckpointSettings> checkpoints_;
+  std::set<std::string> checkpoints_in_progress_;  // names being made
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

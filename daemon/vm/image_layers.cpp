@@ -131,29 +131,35 @@ Expected<void, std::string> check_image_layers(const std::vector<ImageLayer>& la
   return {};
 }
 
+Expected<std::string, std::string> file_sha256(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Unexpected{std::string("cannot be read")};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Unexpected{std::string("no sha256")};
+  std::array<char, 1 << 16> buffer{};
+  while (in) {
+    in.read(buffer.data(), buffer.size());
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) return Unexpected{std::string("read error")};
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest.data(), &length);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
 Expected<void, std::string> verify_layer_digests(const std::vector<ImageLayer>& layers) {
   for (const ImageLayer& layer : layers) {
     auto where = "layer '" + layer.name + "' (" + layer.file.string() + "): ";
-    std::ifstream in(layer.file, std::ios::binary);
-    if (!in) return Unexpected{where + "cannot be read"};
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Unexpected{where + "no sha256"};
-    std::array<char, 1 << 16> buffer{};
-    while (in) {
-      in.read(buffer.data(), buffer.size());
-      if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) return Unexpected{where + "read error"};
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned length = 0;
-    EVP_DigestFinal_ex(ctx.get(), digest.data(), &length);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned i = 0; i < length; ++i) {
-      hex += kHex[digest[i] >> 4];
-      hex += kHex[digest[i] & 15];
-    }
-    if (hex != layer.sha256) return Unexpected{where + "sha256 is " + hex + ", the manifest says " + layer.sha256};
+    auto hex = file_sha256(layer.file);
+    if (!hex) return Unexpected{where + hex.error()};
+    if (*hex != layer.sha256) return Unexpected{where + "sha256 is " + *hex + ", the manifest says " + layer.sha256};
   }
   return {};
 }

@@ -55,6 +55,9 @@ Expected<std::vector<ImageLayer>, std::string> parse_image_layers(std::string_vi
 Expected<void, std::string> check_image_layers(const std::vector<ImageLayer>& layers,
                                                const std::filesystem::path& image_dir);
 
+// A file's sha256 as 64 lowercase hex digits. Blocking: reads it all.
+Expected<std::string, std::string> file_sha256(const std::filesystem::path& file);
+
 // Each layer's file hashes to its stated sha256. Blocking: reads every file.
 Expected<void, std::string> verify_layer_digests(const std::vector<ImageLayer>& layers);
 

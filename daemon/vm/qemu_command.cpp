@@ -10,6 +10,14 @@ std::string kernel_command_line(const QemuConfig& config) {
   if (config.accelerator == Accelerator::kTcg && config.tsc_khz) {
     cmdline += " tsc_early_khz=" + std::to_string(*config.tsc_khz);
   }
+  // Layer names are plain words and fs one of two (image_layers.hpp): nothing
+  // here needs quoting. The kernel keeps 2048 bytes of command line; 16
+  // layers of 64-byte names fit.
+  if (!config.layers.empty()) {
+    cmdline += " sandbox.layers=";
+    for (std::size_t i = 0; i < config.layers.size(); ++i)
+      cmdline += (i ? "," : "") + config.layers[i].name + ":" + config.layers[i].fs;
+  }
   return cmdline;
 }
 
@@ -43,9 +51,9 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   // the bottom): the guest's vdX letters follow the order virtio-mmio
   // transports are probed, which is not a promise, so the agent goes by
   // /sys/block/vdX/serial.
-  for (std::size_t i = 0; i < config.read_only_disks.size(); ++i) {
+  for (std::size_t i = 0; i < config.layers.size(); ++i) {
     std::string id = "layer" + std::to_string(i);
-    add({"-drive", "file=" + qemu_option_value(config.read_only_disks[i].string()) +
+    add({"-drive", "file=" + qemu_option_value(config.layers[i].file.string()) +
                        ",if=none,format=raw,readonly=on,id=" + id,
          "-device", "virtio-blk-device,drive=" + id + ",serial=" + id});
   }

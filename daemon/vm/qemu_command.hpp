@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/vm/accelerator.hpp"
+#include "daemon/vm/image_layers.hpp"
 #include "daemon/vm/network_mode.hpp"
 
 namespace sandboxd::vm {
@@ -23,9 +24,10 @@ struct QemuConfig {
   std::filesystem::path qemu_binary = "qemu-system-x86_64";
   std::filesystem::path kernel;
   std::filesystem::path initramfs;
-  // A layered image's layer files, bottom first: read-only virtio-blk disks
-  // in this order, so the guest sees /dev/vda as the bottom layer.
-  std::vector<std::filesystem::path> read_only_disks;
+  // A layered image's layers, bottom first: read-only virtio-blk disks with
+  // serials layer0, layer1, ..., named with their file systems on the kernel
+  // command line (sandbox.layers=base:squashfs,...) for the agent to stack.
+  std::vector<ImageLayer> layers;
   Accelerator accelerator = Accelerator::kTcg;
   unsigned cpus = 1;
   unsigned memory_mib = 256;

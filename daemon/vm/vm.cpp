@@ -61,7 +61,7 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
   config.qemu_binary = spec.qemu_binary;
   config.kernel = spec.image.kernel;
   config.initramfs = spec.image.initramfs;
-  for (const ImageLayer& layer : spec.image.layers) config.read_only_disks.push_back(layer.file);
+  config.layers = spec.image.layers;
   config.accelerator = spec.accelerator;
   config.cpus = spec.cpus;
   config.memory_mib = spec.memory_mib;

@@ -50,6 +50,7 @@ TEST_CASE("daemon config: every key is read") {
   CHECK(c.listen.socket_path == "/run/sbx/api.sock");
   CHECK(c.runtime.dir == "/run/sbx");
   CHECK(c.access.token_file == "/etc/sandboxd/token");
+  CHECK(c.runtime.image_store == "/srv/sandboxd/images");
   CHECK(c.access.token == "0123456789abcdef0123");
   CHECK(c.access.allowed_origins == std::vector<std::string>{"https://app.example.com", "http://localhost:3000"});
   CHECK(c.service.default_image == "python-3.11");

@@ -11,6 +11,7 @@ listen = [::1]:8080
 socket_path = /run/sbx/api.sock
 runtime_dir = /run/sbx
 token_file = /etc/sandboxd/token
+image_store = /srv/sandboxd/images
 token = 0123456789abcdef0123
 allowed_origins = https://app.example.com, http://localhost:3000
 image = python-3.11

@@ -169,7 +169,7 @@ TEST_CASE("qemu command: layers are read-only virtio-blk disks, bottom first, be
   QemuConfig c;
   c.kernel = "/k";
   c.initramfs = "/i";
-  c.read_only_disks = {"/img/layers/base.squashfs", "/img,x/layers/top.squashfs"};
+  c.layers = {{"base", "/img/layers/base.squashfs", "squashfs", "", 0}, {"top", "/img,x/layers/top.squashfs", "erofs", "", 0}};
   auto args = qemu_command_line(c);
   auto at = [&](const std::string& value) { return std::find(args.begin(), args.end(), value) - args.begin(); };
   auto base = at("file=/img/layers/base.squashfs,if=none,format=raw,readonly=on,id=layer0");
@@ -181,8 +181,10 @@ TEST_CASE("qemu command: layers are read-only virtio-blk disks, bottom first, be
   CHECK(args[static_cast<std::size_t>(top + 2)] == "virtio-blk-device,drive=layer1,serial=layer1");
   CHECK(base < top);
   CHECK(top < at("virtio-serial-device,max_ports=4"));
+  CHECK(kernel_command_line(c).ends_with(" sandbox.layers=base:squashfs,top:erofs"));
 
-  c.read_only_disks.clear();
+  c.layers.clear();
   auto plain = qemu_command_line(c);
   CHECK(std::find(plain.begin(), plain.end(), "-drive") == plain.end());
+  CHECK(kernel_command_line(c).find("sandbox.layers") == std::string::npos);
 }

@@ -55,3 +55,22 @@ TEST_CASE("layered root: disks are found by their virtio serial, not their lette
   CHECK(block_devices_by_serial((sys / "missing").string()).empty());
   std::filesystem::remove_all(sys);
 }
+
+TEST_CASE("layered root: the daemon's sandbox.layers= on the kernel command line names the layers") {
+  auto named = layers_from_cmdline("console=ttyS0 quiet sandbox.layers=base:squashfs,ck-1:erofs panic=-1\n");
+  REQUIRE(named.has_value());
+  REQUIRE(named->has_value());
+  CHECK(**named == std::vector<LayerSpec>{{"base", "squashfs"}, {"ck-1", "erofs"}});
+  auto last = layers_from_cmdline("quiet sandbox.layers=base:squashfs\n");
+  REQUIRE((last && *last));
+  CHECK(last->value().size() == 1);
+  CHECK_FALSE(layers_from_cmdline("console=ttyS0 quiet panic=-1").has_value());
+  CHECK_FALSE(layers_from_cmdline("xsandbox.layers=base:squashfs").has_value());
+  CHECK(layers_from_cmdline("sandbox.layers=").value().error() == "sandbox.layers: no layers");
+  CHECK(layers_from_cmdline("sandbox.layers=base").value().error() == "line 1: expected \"name fs\"");
+  CHECK(layers_from_cmdline("sandbox.layers=base:ext4").value().error() ==
+        "line 1: file system must be squashfs or erofs");
+  CHECK(layers_from_cmdline("sandbox.layers=a:erofs,,b:erofs").value().value().size() == 2);
+  CHECK(layers_from_cmdline("sandbox.layers=a:erofs#x").value().error() == "sandbox.layers: not a layer list");
+  CHECK(layers_from_cmdline("sandbox.layers=../x:erofs").value().error() == "line 1: layer name is not a plain word");
+}
