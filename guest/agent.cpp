@@ -58,7 +58,7 @@ Agent::~Agent() {
 }
 
 void Agent::run() {
-  send(Hello{SANDBOX_AGENT_VERSION, {"exec", "stdin", "signal", "flow-control", "ping", "pty"}});
+  send(Hello{SANDBOX_AGENT_VERSION, {"exec", "stdin", "signal", "flow-control", "ping", "pty", "file"}});
   // A child may have ended before the signalfd existed.
   on_sigchld();
   std::array<epoll_event, 64> events;

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "guest/file_tool.hpp"
 #include "guest/path_lookup.hpp"
 #include "guest/user_account.hpp"
 
@@ -98,12 +100,15 @@ struct ChildFailure {
 }
 
 // The fork-and-exec that posix_spawn cannot do: it has no way to change the
-// user. Used for every account but root. The agent has one thread, so the
-// child may do what it likes before execve; everything it needs is prepared
-// before the fork, so it allocates nothing. Returns 0 or sets `failure`.
+// user. Used for every account but root, and for every builtin. The agent has
+// one thread, so the child may do what it likes before execve; everything it
+// needs is prepared before the fork, so it allocates nothing. With `builtin`
+// set, the child runs the file tool on those arguments instead of execve
+// (that allocates, which one thread makes safe too). Returns 0 or sets
+// `failure`.
 int spawn_as(const UserAccount& account, const std::string& program, char* const* argv, char* const* envp,
              const char* cwd, bool pty, const char* slave_path, int stdin_fd, int out_fd, int err_fd, pid_t& pid,
-             ChildFailure& failure) {
+             ChildFailure& failure, const std::vector<std::string>* builtin = nullptr) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return errno;
   pid = ::fork();
@@ -136,6 +141,14 @@ int spawn_as(const UserAccount& account, const std::string& program, char* const
       child_fail(report[1], ChildFailure::kIdentity);
     // As the user: a directory the user may not enter is an error here too.
     if (::chdir(cwd) != 0) child_fail(report[1], ChildFailure::kWorkdir);
+    if (builtin) {
+      // No execve closes the agent's descriptors here, and held open they
+      // would keep pipes from ending: this exec's own stdin (in[1]), other
+      // execs' pipes. The report pipe goes too: the start succeeded.
+      if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+        for (long fd = 3, max = ::sysconf(_SC_OPEN_MAX); fd < max; ++fd) ::close(static_cast<int>(fd));
+      ::_exit(run_file_tool(*builtin));
+    }
     ::execve(program.c_str(), argv, envp);
     child_fail(report[1], ChildFailure::kExec);
   }
@@ -169,6 +182,12 @@ ExecSession::~ExecSession() {
 }
 
 ExecSession::StartResult ExecSession::start(const ExecStart& request) {
+  const bool builtin = request.builtin == Builtin::kFileTool;
+  if (builtin && !file_tool_knows(request.argv[0])) {
+    Exit x = start_failure(id_, request.argv[0], ENOENT);
+    x.message = "no builtin '" + request.argv[0] + "'";
+    return {false, x};
+  }
   auto account = resolve_account(read_account_file("/etc/passwd"), read_account_file("/etc/group"), request.user);
   if (!account) {
     Exit x = start_failure(id_, request.argv[0], EPERM);
@@ -178,14 +197,19 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
   std::vector<std::string> env = request.env;
   if (env.empty()) env = {std::string("PATH=") + kDefaultPath};
   env = with_account_env(std::move(env), *account);
-  // Root keeps the posix_spawn path (and the agent's own groups).
-  const bool as_root = account->uid == 0 && account->gid == 0;
-  Lookup program = find_executable(request.argv[0], path_of(env));
-  if (program.path.empty()) return {false, start_failure(id_, request.argv[0], program.error)};
+  // Root keeps the posix_spawn path (and the agent's own groups), but for a
+  // builtin, which only a fork can run.
+  const bool as_root = account->uid == 0 && account->gid == 0 && !builtin;
+  Lookup program;
+  if (!builtin) {
+    program = find_executable(request.argv[0], path_of(env));
+    if (program.path.empty()) return {false, start_failure(id_, request.argv[0], program.error)};
+  }
 
   // Our ends are in[1], out[0] and err[0]; with a terminal, out[0] is the
-  // master and in[1] a dup of it, and the other ends stay -1.
-  pty_ = request.pty.has_value();
+  // master and in[1] a dup of it, and the other ends stay -1. A builtin never
+  // has a terminal: its stdout carries records and file contents.
+  pty_ = request.pty.has_value() && !builtin;
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   std::string slave_path;
   auto close_all = [&] {
@@ -216,7 +240,8 @@ ExecSession::StartResult ExecSession::start(const ExecStart& request) {
     auto envp = c_strings(env);
     ChildFailure failure{};
     int rc = spawn_as(*account, program.path, argv.data(), envp.data(), cwd, pty_, slave_path.c_str(),
-                      request.stdin_open ? in[0] : -1, out[1], err[1], pid_, failure);
+                      request.stdin_open ? in[0] : -1, out[1], err[1], pid_, failure,
+                      builtin ? &request.argv : nullptr);
     if (rc != 0) {
       close_all();
       pid_ = -1;

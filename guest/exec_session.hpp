@@ -34,7 +34,9 @@ class ExecSession {
   ExecSession& operator=(const ExecSession&) = delete;
 
   // Runs the process as request.user (exec_session.cpp: posix_spawn for root,
-  // a fork that sets the groups, gid and uid for anyone else).
+  // a fork that sets the groups, gid and uid for anyone else). A builtin
+  // (request.builtin) always takes the fork, whose child then runs the file
+  // tool (file_tool.hpp) on pipes instead of a program.
   StartResult start(const protocol::ExecStart& request);
 
   std::uint32_t id() const { return id_; }

@@ -71,6 +71,7 @@ void encode_body(const ExecStart& m, ByteWriter& w) {
   w.u8(m.pty ? 1 : 0);
   if (m.pty) put_terminal(w, *m.pty);
   put_string(w, m.user);
+  w.u8(static_cast<std::uint8_t>(m.builtin));
 }
 void encode_body(const ExecStarted& m, ByteWriter& w) {
   w.u32(m.id);
@@ -142,6 +143,9 @@ Expected<Message> decode(MessageType type, ByteReader& r) {
       if (has_pty == 1 && !get_terminal(r, m.pty.emplace())) return parse_error("terminal size out of range");
       ByteSpan user = get_blob(r, kMaxUserName);
       m.user = std::string(as_chars(user));
+      std::uint8_t builtin = r.u8();
+      if (builtin > 1) return parse_error("unknown builtin");
+      m.builtin = static_cast<Builtin>(builtin);
       return Message{std::move(m)};
     }
     case MessageType::kExecStarted: {

@@ -93,6 +93,8 @@ struct Terminal {
   bool operator==(const Terminal&) const = default;
 };
 
+enum class Builtin : std::uint8_t { kNone = 0, kFileTool = 1 };
+
 // host -> guest: start a process. `id` is chosen by the host and names the
 // exec in every later message; ids of running execs must be unique.
 struct ExecStart {
@@ -107,6 +109,9 @@ struct ExecStart {
   // The account the process runs as, looked up in the guest's /etc/passwd
   // (and /etc/group for its groups). Empty: root.
   std::string user;
+  // kFileTool: argv[0] names an operation of the agent's own file tool
+  // (protocol/README.md, "The file tool") instead of a program.
+  Builtin builtin = Builtin::kNone;
   bool operator==(const ExecStart&) const = default;
 };
 

@@ -43,7 +43,7 @@ std::uint32_t GuestAgent::start_exec(const ExecRequest& request, ExecObserver ob
   }
   Exec& e = execs_.emplace(id, Exec{std::move(observer)}).first->second;
   e.pty = request.pty.has_value();
-  channel_->send(ExecStart{id, request.argv, request.env, request.cwd, request.stdin_open, request.pty, request.user});
+  channel_->send(ExecStart{id, request.argv, request.env, request.cwd, request.stdin_open, request.pty, request.user, request.builtin});
   return id;
 }
 

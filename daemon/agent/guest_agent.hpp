@@ -27,6 +27,7 @@ struct ExecRequest {
   // Set: the process runs on a pseudo-terminal of this size (TERM goes in env).
   std::optional<protocol::Terminal> pty;
   std::string user;  // the guest account; empty: root
+  protocol::Builtin builtin = protocol::Builtin::kNone;
 };
 
 struct ExecObserver {

@@ -25,6 +25,16 @@ ErrorCode wire_code(session::ErrorCode code) {
     case D::kUnavailable: return ErrorCode::kUnavailable;
     case D::kShuttingDown: return ErrorCode::kShuttingDown;
     case D::kInternal: return ErrorCode::kInternal;
+    case D::kExists: return ErrorCode::kExists;
+    case D::kNotADirectory: return ErrorCode::kNotADirectory;
+    case D::kIsADirectory: return ErrorCode::kIsADirectory;
+    case D::kNotEmpty: return ErrorCode::kNotEmpty;
+    case D::kNoSpace: return ErrorCode::kNoSpace;
+    case D::kPermissionDenied: return ErrorCode::kPermissionDenied;
+    case D::kNameTooLong: return ErrorCode::kNameTooLong;
+    case D::kSymlinkLoop: return ErrorCode::kSymlinkLoop;
+    case D::kIoError: return ErrorCode::kIoError;
+    case D::kCancelled: return ErrorCode::kCancelled;
   }
   return ErrorCode::kInternal;
 }

@@ -35,6 +35,17 @@ enum class ErrorCode {
   kUnavailable,
   kShuttingDown,
   kInternal,
+  kExists,
+  kNotADirectory,
+  kIsADirectory,
+  kNotEmpty,
+  kNoSpace,
+  kPermissionDenied,
+  kNameTooLong,
+  kSymlinkLoop,
+  kIoError,
+  kUnknownTransfer,
+  kCancelled,
 };
 
 inline constexpr auto kErrorCodeNames = make_enum_names(
@@ -50,7 +61,15 @@ inline constexpr auto kErrorCodeNames = make_enum_names(
     EnumName<ErrorCode>{ErrorCode::kLimitExceeded, "limit_exceeded"},
     EnumName<ErrorCode>{ErrorCode::kTooManyPending, "too_many_pending"},
     EnumName<ErrorCode>{ErrorCode::kUnavailable, "unavailable"},
-    EnumName<ErrorCode>{ErrorCode::kShuttingDown, "shutting_down"}, EnumName<ErrorCode>{ErrorCode::kInternal, "internal"});
+    EnumName<ErrorCode>{ErrorCode::kShuttingDown, "shutting_down"}, EnumName<ErrorCode>{ErrorCode::kInternal, "internal"},
+    EnumName<ErrorCode>{ErrorCode::kExists, "exists"}, EnumName<ErrorCode>{ErrorCode::kNotADirectory, "not_a_directory"},
+    EnumName<ErrorCode>{ErrorCode::kIsADirectory, "is_a_directory"},
+    EnumName<ErrorCode>{ErrorCode::kNotEmpty, "not_empty"}, EnumName<ErrorCode>{ErrorCode::kNoSpace, "no_space"},
+    EnumName<ErrorCode>{ErrorCode::kPermissionDenied, "permission_denied"},
+    EnumName<ErrorCode>{ErrorCode::kNameTooLong, "name_too_long"},
+    EnumName<ErrorCode>{ErrorCode::kSymlinkLoop, "symlink_loop"}, EnumName<ErrorCode>{ErrorCode::kIoError, "io_error"},
+    EnumName<ErrorCode>{ErrorCode::kUnknownTransfer, "unknown_transfer"},
+    EnumName<ErrorCode>{ErrorCode::kCancelled, "cancelled"});
 inline std::string_view to_string(ErrorCode code) { return kErrorCodeNames.name(code); }
 
 struct ApiError {

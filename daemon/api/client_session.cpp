@@ -55,6 +55,11 @@ void ClientSession::on_binary(ByteSpan data) {
   auto frame = protocol::ws::parse_binary_frame(data);
   if (!frame) return fail(nullptr, {ErrorCode::kBadFrame, frame.error().reason, {}});
   std::string exec_id(frame->exec_id);
+  if (frame->kind == protocol::ws::BinaryKind::kFileUpload) {
+    transfers_.on_upload(*this, exec_id, frame->data);
+    if (transfers_.blocked()) connection_->pause_reading();
+    return;
+  }
   // Every error about a well-formed frame names its exec, so a client
   // feeding several can tell which one was refused.
   auto refuse = [&](ApiError e) {
@@ -83,10 +88,11 @@ bool ClientSession::stdin_blocked() const {
 }
 
 void ClientSession::stdin_room() {
-  if (connection_->reading_paused() && !stdin_blocked()) connection_->resume_reading();
+  if (connection_->reading_paused() && !stdin_blocked() && !transfers_.blocked()) connection_->resume_reading();
 }
 
 void ClientSession::on_room() {
+  transfers_.on_room(*this);
   // Room again: let attached execs send what waits in their logs.
   std::vector<std::shared_ptr<session::Exec>> execs;
   for (auto& [id, weak] : attached_) {
@@ -99,6 +105,7 @@ void ClientSession::on_room() {
 }
 
 void ClientSession::on_closed() {
+  transfers_.close_all();
   auto attached = std::move(attached_);
   for (auto& [id, weak] : attached) {
     if (auto e = weak.lock()) e->detach(this);

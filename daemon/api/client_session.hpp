@@ -19,6 +19,7 @@
 
 #include "daemon/api/api_error.hpp"
 #include "daemon/api/connection_config.hpp"
+#include "daemon/api/file_transfers.hpp"
 #include "daemon/api/ws_connection.hpp"
 #include "daemon/session/exec_sink.hpp"
 #include "daemon/session/sandbox_service.hpp"
@@ -52,6 +53,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession>,
   void fail(const boost::json::value& id, const session::Error& error) { fail(id, ApiError::from_domain(error)); }
   // Requests whose answer waits for the service (create, destroy) count
   // against max_pending_requests while they wait.
+  FileTransfers& transfers() { return transfers_; }
+  WsConnection& connection() { return *connection_; }
   void begin_pending() { ++pending_; }
   void end_pending() { --pending_; }
   void attached(const std::shared_ptr<session::Exec>& exec) { attached_[exec->id()] = exec; }
@@ -94,6 +97,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession>,
   std::function<void(ClientSession*)> on_closed_;
   bool starting_exec_ = false;
   std::vector<std::pair<std::string, session::SharedEntry>> held_events_;
+  FileTransfers transfers_;
 };
 
 }  // namespace sandboxd::api

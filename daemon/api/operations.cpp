@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "daemon/api/client_session.hpp"
+#include "daemon/api/file_operations.hpp"
 #include "daemon/api/requests.hpp"
 #include "daemon/api/wire_format.hpp"
 
@@ -230,7 +231,7 @@ void exec_close_stdin(ClientSession& c, const Request& r) {
   exec_control(c, r, [](session::Exec& e) { return domain(e.write_stdin({}, true)); });
 }
 
-constexpr std::array<std::pair<std::string_view, Operation>, 18> kOperations{{
+constexpr std::array<std::pair<std::string_view, Operation>, 27> kOperations{{
     {"hello", hello},
     {"sandbox.create", sandbox_create},
     {"sandbox.list", sandbox_list},
@@ -249,6 +250,15 @@ constexpr std::array<std::pair<std::string_view, Operation>, 18> kOperations{{
     {"exec.signal", exec_signal},
     {"exec.kill", exec_kill},
     {"exec.close_stdin", exec_close_stdin},
+    {"file.stat", file_stat},
+    {"file.list", file_list},
+    {"file.mkdir", file_mkdir},
+    {"file.remove", file_remove},
+    {"file.rename", file_rename},
+    {"file.chmod", file_chmod},
+    {"file.read", file_read},
+    {"file.write", file_write},
+    {"file.cancel", file_cancel},
 }};
 
 }  // namespace

@@ -141,6 +141,29 @@ Expected<std::string, ApiError> exec_id_member(const json::object& m, std::strin
   return s;
 }
 
+Expected<std::string, ApiError> path_member(const json::object& m, std::string_view name) {
+  auto path = required_string(m, name, kMaxPathLength);
+  if (!path) return path;
+  if (path->front() != '/') return bad(name, "expected an absolute path (starting with '/')");
+  return path;
+}
+
+Expected<std::string, ApiError> user_member(const json::object& m) {
+  auto user = optional_string(m, "user", protocol::kMaxUserName);
+  if (!user) return Unexpected{user.error()};
+  if (!*user) return std::string();
+  if (!valid_user_name(**user))
+    return bad("user", "expected an account name: letters, digits, '_', '-', '.' (1..256, not starting with '-')");
+  return std::move(**user);
+}
+
+Expected<std::optional<std::uint32_t>, ApiError> mode_member(const json::object& m) {
+  auto mode = optional_uint(m, "mode", 0, 07777);
+  if (!mode) return Unexpected{mode.error()};
+  if (!*mode) return std::optional<std::uint32_t>{};
+  return std::optional<std::uint32_t>{static_cast<std::uint32_t>(**mode)};
+}
+
 }  // namespace
 
 ParsedEnvelope parse_envelope(std::string_view text) {
@@ -356,6 +379,98 @@ std::optional<int> signal_number(const json::value& v) {
     if (n == name) return signo;
   }
   return std::nullopt;
+}
+
+}  // namespace sandboxd::api
+
+namespace sandboxd::api {
+
+Expected<FileOpRequest, ApiError> parse_file_op(const json::object& m, session::FileOpKind kind) {
+  using K = session::FileOpKind;
+  FileOpRequest r;
+  auto sandbox = parse_sandbox_id(m);
+  if (!sandbox) return Unexpected{sandbox.error()};
+  r.sandbox = std::move(*sandbox);
+  r.params.kind = kind;
+  auto path = path_member(m, kind == K::kRename ? "from" : "path");
+  if (!path) return Unexpected{path.error()};
+  r.params.path = std::move(*path);
+  auto user = user_member(m);
+  if (!user) return Unexpected{user.error()};
+  r.params.user = std::move(*user);
+  if (kind == K::kRename) {
+    auto to = path_member(m, "to");
+    if (!to) return Unexpected{to.error()};
+    r.params.to = std::move(*to);
+    auto overwrite = optional_bool(m, "overwrite", false);
+    if (!overwrite) return Unexpected{overwrite.error()};
+    r.params.overwrite = *overwrite;
+  }
+  if (kind == K::kMkdir || kind == K::kChmod) {
+    auto mode = mode_member(m);
+    if (!mode) return Unexpected{mode.error()};
+    if (kind == K::kChmod && !*mode) return bad("mode", "required");
+    r.params.mode = *mode;
+  }
+  if (kind == K::kMkdir) {
+    auto parents = optional_bool(m, "parents", false);
+    if (!parents) return Unexpected{parents.error()};
+    r.params.parents = *parents;
+  }
+  if (kind == K::kRemove) {
+    auto recursive = optional_bool(m, "recursive", false);
+    if (!recursive) return Unexpected{recursive.error()};
+    r.params.recursive = *recursive;
+  }
+  if (kind == K::kList) {
+    auto limit = optional_uint(m, "limit", 1, session::kMaxListLimit);
+    if (!limit) return Unexpected{limit.error()};
+    if (*limit) r.params.limit = static_cast<std::size_t>(**limit);
+  }
+  return r;
+}
+
+Expected<std::string, ApiError> parse_transfer_id(const json::object& m) { return exec_id_member(m, "transfer"); }
+
+Expected<FileReadRequest, ApiError> parse_file_read(const json::object& m) {
+  FileReadRequest r;
+  auto sandbox = parse_sandbox_id(m);
+  if (!sandbox) return Unexpected{sandbox.error()};
+  r.sandbox = std::move(*sandbox);
+  auto transfer = parse_transfer_id(m);
+  if (!transfer) return Unexpected{transfer.error()};
+  r.transfer = std::move(*transfer);
+  auto path = path_member(m, "path");
+  if (!path) return Unexpected{path.error()};
+  r.path = std::move(*path);
+  auto user = user_member(m);
+  if (!user) return Unexpected{user.error()};
+  r.user = std::move(*user);
+  return r;
+}
+
+Expected<FileWriteRequest, ApiError> parse_file_write(const json::object& m) {
+  FileWriteRequest r;
+  auto sandbox = parse_sandbox_id(m);
+  if (!sandbox) return Unexpected{sandbox.error()};
+  r.sandbox = std::move(*sandbox);
+  auto transfer = parse_transfer_id(m);
+  if (!transfer) return Unexpected{transfer.error()};
+  r.transfer = std::move(*transfer);
+  auto path = path_member(m, "path");
+  if (!path) return Unexpected{path.error()};
+  r.params.path = std::move(*path);
+  auto size = optional_uint(m, "size", 0, kMaxFileSize);
+  if (!size) return Unexpected{size.error()};
+  if (!*size) return bad("size", "required: the number of bytes the upload frames will carry");
+  r.params.size = **size;
+  auto mode = mode_member(m);
+  if (!mode) return Unexpected{mode.error()};
+  r.params.mode = *mode;
+  auto user = user_member(m);
+  if (!user) return Unexpected{user.error()};
+  r.params.user = std::move(*user);
+  return r;
 }
 
 }  // namespace sandboxd::api

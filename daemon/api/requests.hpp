@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "daemon/api/api_error.hpp"
+#include "daemon/session/file_ops.hpp"
+#include "daemon/session/file_transfer.hpp"
 #include "daemon/session/requests.hpp"
 #include "protocol/expected.hpp"
 
@@ -65,6 +67,34 @@ struct SignalParams {
   int signo = 0;
 };
 Expected<SignalParams, ApiError> parse_signal(const boost::json::object& m);
+
+// Files (WS_PROTOCOL.md, "Files"). Paths are absolute, at most 4096 bytes,
+// without NUL; the guest resolves them.
+inline constexpr std::size_t kMaxPathLength = 4096;
+inline constexpr std::uint64_t kMaxFileSize = 1ull << 40;
+
+struct FileOpRequest {
+  std::string sandbox;
+  session::FileOpParams params;
+};
+Expected<FileOpRequest, ApiError> parse_file_op(const boost::json::object& m, session::FileOpKind kind);
+
+struct FileReadRequest {
+  std::string sandbox;
+  std::string transfer;
+  std::string path;
+  std::string user;
+};
+Expected<FileReadRequest, ApiError> parse_file_read(const boost::json::object& m);
+
+struct FileWriteRequest {
+  std::string sandbox;
+  std::string transfer;
+  session::FileWriteParams params;
+};
+Expected<FileWriteRequest, ApiError> parse_file_write(const boost::json::object& m);
+// file.cancel: the transfer it names.
+Expected<std::string, ApiError> parse_transfer_id(const boost::json::object& m);
 
 // A required member naming a sandbox ("sandbox") or an exec ("exec").
 Expected<std::string, ApiError> parse_sandbox_id(const boost::json::object& m);

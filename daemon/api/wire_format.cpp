@@ -71,6 +71,54 @@ json::object to_json(const session::ExecInfo& e) {
   return o;
 }
 
+namespace {
+// Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF) is
+// kept; every other byte becomes U+FFFD. Sets `lossy` when one did.
+std::string utf8_or_replaced(std::string_view in, bool& lossy) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    auto b = static_cast<unsigned char>(in[i]);
+    std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= in.size();
+    std::uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1f) : n == 3 ? (b & 0x0f) : (b & 0x07);
+    for (std::size_t k = 1; ok && k < n; ++k) {
+      auto c = static_cast<unsigned char>(in[i + k]);
+      ok = (c >> 6) == 0x2;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (ok) {
+      static constexpr std::uint32_t kMinOf[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMinOf[n] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok) {
+      out.append(in.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      lossy = true;
+      ++i;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+json::object to_json(const protocol::FileEntry& e) {
+  bool lossy = false;
+  json::object o{{"name", utf8_or_replaced(e.name, lossy)},
+                 {"type", protocol::to_string(e.kind)},
+                 {"size", e.size},
+                 {"mode", e.mode},
+                 {"mtime_ms", e.mtime_ns / 1000000},
+                 {"uid", e.uid},
+                 {"gid", e.gid}};
+  if (e.kind == protocol::FileKind::kSymlink) o["target"] = utf8_or_replaced(e.target, lossy);
+  if (lossy) o["lossy"] = true;
+  return o;
+}
+
 std::string sandbox_state_event(const session::SandboxStateEvent& event) {
   json::object o{{"type", "event"}, {"event", "sandbox.state"}, {"sandbox", event.sandbox}, {"state", to_string(event.state)}};
   if (!event.reason.empty()) o["reason"] = event.reason;

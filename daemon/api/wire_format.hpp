@@ -8,6 +8,7 @@
 #include <string>
 
 #include "daemon/session/exec_log.hpp"
+#include "protocol/file_entry.hpp"
 #include "daemon/session/views.hpp"
 
 namespace sandboxd::api {
@@ -17,6 +18,9 @@ boost::json::object to_json(const session::ExecInfo& exec);
 // Adds the Exit members (reason, exit_code, signal, duration_ms, message,
 // sandbox_reason) to `out`.
 void add_exit_members(const session::ExitInfo& exit, boost::json::object& out);
+// A file's entry (file.stat, file.list). A name or target that is not
+// UTF-8 has each bad byte replaced by U+FFFD, and "lossy": true.
+boost::json::object to_json(const protocol::FileEntry& entry);
 // A sandbox.state event, as the text of its frame.
 std::string sandbox_state_event(const session::SandboxStateEvent& event);
 

@@ -100,6 +100,8 @@ void WsConnection::resume_reading() {
 
 void WsConnection::send_text(std::shared_ptr<const std::string> text) { enqueue({false, std::move(text), nullptr}); }
 
+void WsConnection::send_binary(std::shared_ptr<const std::string> data) { enqueue({true, std::move(data), nullptr}); }
+
 void WsConnection::send_entry(session::SharedEntry entry) {
   bool binary = entry->binary;
   enqueue({binary, nullptr, std::move(entry)});
@@ -109,7 +111,7 @@ void WsConnection::enqueue(Outgoing out) {
   if (closing_ || finished_) return;
   std::size_t size = out.bytes().size();
   queued_bytes_ += size;
-  if (!out.entry) queued_text_bytes_ += size;
+  if (out.is_text()) queued_text_bytes_ += size;
   queue_.push_back(std::move(out));
   // More than one message of responses and events waiting beyond the one
   // being written: a client that reads would have taken them.
@@ -143,7 +145,7 @@ void WsConnection::write_next() {
   }
   writing_ = true;
   const Outgoing& out = queue_.front();
-  if (!out.entry) queued_text_bytes_ -= out.bytes().size();  // in flight, no longer waiting
+  if (out.is_text()) queued_text_bytes_ -= out.bytes().size();  // in flight, no longer waiting
   ws_.binary(out.binary);
   arm_write_deadline();
   ws_.async_write(boost::asio::buffer(out.bytes()),
@@ -189,7 +191,7 @@ void WsConnection::drop_unsent() {
   while (queue_.size() > keep) {
     const Outgoing& out = queue_.back();
     queued_bytes_ -= out.bytes().size();
-    if (!out.entry) queued_text_bytes_ -= out.bytes().size();
+    if (out.is_text()) queued_text_bytes_ -= out.bytes().size();
     queue_.pop_back();
   }
 }

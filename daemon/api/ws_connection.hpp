@@ -77,6 +77,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
   void send_text(std::shared_ptr<const std::string> text);
   void send_entry(session::SharedEntry entry);
+  // A binary message that is no log entry (file data): paced like exec
+  // output, so the sender checks can_send() first.
+  void send_binary(std::shared_ptr<const std::string> data);
   bool can_send() const { return !closing_ && queued_bytes_ < kSendWindow; }
 
   // While paused no message is read (the client's own writes then wait in
@@ -96,6 +99,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     std::shared_ptr<const std::string> text;
     session::SharedEntry entry;  // keeps a log entry alive while it is written
     const std::string& bytes() const { return entry ? entry->message : *text; }
+    // Responses and events: what a client that does not read piles up.
+    bool is_text() const { return !entry && !binary; }
   };
 
   void read_next();

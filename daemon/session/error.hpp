@@ -16,11 +16,11 @@ namespace sandboxd::session {
 
 enum class ErrorCode {
   kBadRequest,     // a value the service cannot take (the field is named)
-  kNotFound,       // no such sandbox or exec for this owner
+  kNotFound,       // no such sandbox or exec for this owner; no such file (ENOENT)
   kNotReady,       // the sandbox is not ready (its state is named)
   kNotRunning,     // the exec has ended
   kNotATty,        // a terminal operation on an exec without one
-  kReadOnly,       // control from a read-only attachment
+  kReadOnly,       // control from a read-only attachment; a file write on a read-only file system (EROFS)
   kStdinClosed,    // stdin that was never open or is closed
   kNotAttached,    // control from a sink that is not attached (the exec is named)
   kLogTruncated,   // a replay from before the oldest entry still kept
@@ -28,6 +28,17 @@ enum class ErrorCode {
   kUnavailable,    // the sandbox could not be started, or its VM is gone
   kShuttingDown,   // the daemon takes no new work
   kInternal,       // a fault of the daemon's own
+  // A file operation in the guest failed (session/file_ops.hpp maps errno):
+  kExists,            // EEXIST
+  kNotADirectory,     // ENOTDIR
+  kIsADirectory,      // EISDIR
+  kNotEmpty,          // ENOTEMPTY
+  kNoSpace,           // ENOSPC, EDQUOT
+  kPermissionDenied,  // EACCES, EPERM
+  kNameTooLong,       // ENAMETOOLONG
+  kSymlinkLoop,       // ELOOP
+  kIoError,           // any other errno (named in the message)
+  kCancelled,         // a file transfer its client cancelled
 };
 
 struct Error {

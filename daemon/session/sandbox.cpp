@@ -80,7 +80,7 @@ void Sandbox::arm_idle_timer() {
     auto s = self.lock();
     if (ec || !s || !s->live()) return;
     // Running execs are activity: the sandbox is idle only when none runs.
-    if (!s->running_.empty()) {
+    if (!s->running_.empty() || *s->busy_ > 0) {
       s->arm_idle_timer();
       return;
     }
@@ -89,6 +89,15 @@ void Sandbox::arm_idle_timer() {
 }
 
 void Sandbox::touch() { arm_idle_timer(); }
+
+std::shared_ptr<void> Sandbox::busy_token() {
+  touch();
+  ++*busy_;
+  std::weak_ptr<unsigned> count = busy_;
+  return std::shared_ptr<void>(nullptr, [count](void*) {
+    if (auto c = count.lock()) --*c;
+  });
+}
 
 Expected<std::shared_ptr<Exec>, Error> Sandbox::start_exec(const ExecStartParams& params, std::string exec_id) {
   if (!live()) {

@@ -77,6 +77,9 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   void destroy(const std::string& reason, std::function<void()> done);
   // A request about this sandbox: restarts the idle timer.
   void touch();
+  // Work that is not an exec (a file transfer): while any token is held the
+  // sandbox is not idle.
+  std::shared_ptr<void> busy_token();
 
   void subscribe(const std::shared_ptr<SandboxSink>& sink);
   void unsubscribe(const SandboxSink* sink);
@@ -113,6 +116,7 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   std::string end_reason_;
   std::string end_detail_;
   std::map<std::string, std::shared_ptr<Exec>> running_;
+  std::shared_ptr<unsigned> busy_ = std::make_shared<unsigned>(0);
   std::vector<std::pair<std::weak_ptr<SandboxSink>, const SandboxSink*>> subscribers_;
   std::chrono::system_clock::time_point created_;
   boost::asio::steady_timer lifetime_timer_;

@@ -182,6 +182,49 @@ void SandboxService::checkpoint(const std::string& owner, const std::string& id,
                  });
 }
 
+Expected<SandboxService::FileTarget, Error> SandboxService::file_target(const std::string& owner, const std::string& id) {
+  if (shutting_down_) return Unexpected{Error::shutting_down()};
+  auto sandbox = get(owner, id);
+  if (!sandbox) return Unexpected{sandbox.error()};
+  auto s = *sandbox;
+  auto agent = s->agent();
+  if (!agent) {
+    Error e{ErrorCode::kNotReady, "sandbox " + id + " is " + std::string(to_string(s->state()))};
+    e.state = to_string(s->state());
+    return Unexpected{std::move(e)};
+  }
+  const auto& caps = agent->hello() ? agent->hello()->capabilities : std::vector<std::string>{};
+  if (std::find(caps.begin(), caps.end(), "file") == caps.end())
+    return Unexpected{Error{ErrorCode::kUnavailable, "the agent in sandbox " + id + " has no file tool"}};
+  return FileTarget{s, agent};
+}
+
+void SandboxService::file_op(const std::string& owner, const std::string& id, const FileOpParams& params,
+                             std::function<void(Expected<FileOpResult, Error>)> done) {
+  auto target = file_target(owner, id);
+  if (!target) return done(Unexpected{target.error()});
+  run_file_op(target->agent, params,
+              [busy = target->sandbox->busy_token(), done = std::move(done)](Expected<FileOpResult, Error> result) {
+                done(std::move(result));
+              });
+}
+
+Expected<std::shared_ptr<FileRead>, Error> SandboxService::read_file(const std::string& owner, const std::string& id,
+                                                                     const std::string& path, const std::string& user,
+                                                                     FileReadHandlers handlers) {
+  auto target = file_target(owner, id);
+  if (!target) return Unexpected{target.error()};
+  return FileRead::start(target->agent, path, user, std::move(handlers), target->sandbox->busy_token());
+}
+
+Expected<std::shared_ptr<FileWrite>, Error> SandboxService::write_file(const std::string& owner, const std::string& id,
+                                                                       const FileWriteParams& params,
+                                                                       FileWriteHandlers handlers) {
+  auto target = file_target(owner, id);
+  if (!target) return Unexpected{target.error()};
+  return FileWrite::start(target->agent, params, std::move(handlers), target->sandbox->busy_token());
+}
+
 void SandboxService::delete_image(const std::string& owner, const std::string& name,
                                   std::function<void(Expected<void, Error>)> done) {
   if (!checkpoints_) return done(Unexpected{Error{ErrorCode::kUnavailable, "this daemon keeps no checkpoints"}});

@@ -23,6 +23,8 @@
 #include "daemon/session/checkpoint.hpp"
 #include "daemon/session/error.hpp"
 #include "daemon/session/exec.hpp"
+#include "daemon/session/file_ops.hpp"
+#include "daemon/session/file_transfer.hpp"
 #include "daemon/session/requests.hpp"
 #include "daemon/session/sandbox.hpp"
 #include "daemon/session/service_config.hpp"
@@ -64,6 +66,16 @@ class SandboxService {
   Expected<ExecPtr, Error> find_exec(const std::string& owner, const std::string& exec_id) const;
   std::vector<ExecPtr> list_execs(const std::string& owner, const std::optional<std::string>& sandbox) const;
 
+  // Files in a live sandbox (file_ops.hpp, file_transfer.hpp). An agent
+  // without the file tool: unavailable.
+  void file_op(const std::string& owner, const std::string& id, const FileOpParams& params,
+               std::function<void(Expected<FileOpResult, Error>)> done);
+  Expected<std::shared_ptr<FileRead>, Error> read_file(const std::string& owner, const std::string& id,
+                                                       const std::string& path, const std::string& user,
+                                                       FileReadHandlers handlers);
+  Expected<std::shared_ptr<FileWrite>, Error> write_file(const std::string& owner, const std::string& id,
+                                                         const FileWriteParams& params, FileWriteHandlers handlers);
+
   // Checkpoints (checkpoint.hpp) need an image store: without this call
   // sandbox.checkpoint answers unavailable.
   void enable_checkpoints(CheckpointSettings settings) { checkpoints_ = std::move(settings); }
@@ -91,6 +103,11 @@ class SandboxService {
   std::string new_exec_id();
   static std::string exec_key(const std::string& owner, const std::string& exec_id) { return owner + '\n' + exec_id; }
   unsigned active_sandboxes_of(const std::string& owner) const;
+  struct FileTarget {
+    SandboxPtr sandbox;
+    std::shared_ptr<agent::GuestAgent> agent;
+  };
+  Expected<FileTarget, Error> file_target(const std::string& owner, const std::string& id);
   SandboxPtr find_by_key(const std::string& owner, const std::string& key) const;
 
   boost::asio::io_context& io_;

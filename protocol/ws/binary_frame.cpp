@@ -4,7 +4,9 @@
 
 namespace sandboxd::protocol::ws {
 
-bool is_output(BinaryKind kind) { return kind == BinaryKind::kStdout || kind == BinaryKind::kStderr; }
+bool is_output(BinaryKind kind) {
+  return kind == BinaryKind::kStdout || kind == BinaryKind::kStderr || kind == BinaryKind::kFileData;
+}
 
 bool valid_exec_id(std::string_view id) {
   if (id.empty() || id.size() > kMaxExecIdLength) return false;
@@ -27,6 +29,8 @@ Expected<BinaryFrameView> parse_binary_frame(ByteSpan message) {
     case BinaryKind::kStderr:
     case BinaryKind::kStdin:
     case BinaryKind::kStdinEof:
+    case BinaryKind::kFileData:
+    case BinaryKind::kFileUpload:
       break;
     default:
       return parse_error("unknown binary frame kind");
@@ -67,6 +71,14 @@ Bytes stdin_frame(std::string_view exec_id, ByteSpan data, bool eof) {
   Bytes out;
   out.reserve(2 + exec_id.size() + data.size());
   append_header(out, eof ? BinaryKind::kStdinEof : BinaryKind::kStdin, exec_id);
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+Bytes upload_frame(std::string_view transfer_id, ByteSpan data) {
+  Bytes out;
+  out.reserve(2 + transfer_id.size() + data.size());
+  append_header(out, BinaryKind::kFileUpload, transfer_id);
   out.insert(out.end(), data.begin(), data.end());
   return out;
 }

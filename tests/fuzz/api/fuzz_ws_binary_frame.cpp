@@ -13,8 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ByteSpan input(reinterpret_cast<const std::byte*>(data), size);
   auto frame = parse_binary_frame(input);
   if (!frame) return 0;
-  Bytes again = is_output(frame->kind) ? output_frame_header(frame->kind, frame->exec_id, frame->seq)
-                                       : stdin_frame(frame->exec_id, {}, frame->kind == BinaryKind::kStdinEof);
+  Bytes again = is_output(frame->kind)                ? output_frame_header(frame->kind, frame->exec_id, frame->seq)
+                : frame->kind == BinaryKind::kFileUpload ? upload_frame(frame->exec_id, {})
+                                                         : stdin_frame(frame->exec_id, {}, frame->kind == BinaryKind::kStdinEof);
   again.insert(again.end(), frame->data.begin(), frame->data.end());
   if (again.size() != size || !std::equal(again.begin(), again.end(), input.begin())) std::abort();
   return 0;

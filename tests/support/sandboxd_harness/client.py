@@ -18,7 +18,7 @@ import time
 
 import websocket
 
-from sandboxd_harness.frames import STDERR, STDOUT, OutputFrame, parse_output, stdin_frame
+from sandboxd_harness.frames import FILE_DATA, STDERR, STDOUT, OutputFrame, parse_output, stdin_frame, upload_frame
 
 
 class ServerError(Exception):
@@ -104,6 +104,9 @@ class Client:
 
     def send_stdin(self, exec_id, data, eof=False):
         self.ws.send_binary(stdin_frame(exec_id, data, eof))
+
+    def send_upload(self, transfer, data):
+        self.ws.send_binary(upload_frame(transfer, data))
 
     # --- receiving ----------------------------------------------------------
 
@@ -242,6 +245,52 @@ class Client:
             yield item
             if is_event(item, "exec.exit"):
                 return
+
+    # --- files -------------------------------------------------------------------
+
+    def read_file(self, sandbox, path, on_data=None, transfer=None, timeout=None, **members):
+        """file.read. Hands each piece to `on_data` as it comes (nothing kept),
+        or, without it, returns the whole file: (result, bytes or None).
+        Checks that the offsets follow each other. ServerError if it failed."""
+        transfer = transfer or f"read-{next(self._ids)}"
+        rid = self.send("file.read", sandbox=sandbox, path=path, transfer=transfer, **members)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        pieces = [] if on_data is None else None
+        offset = 0
+        while rid not in self.responses:
+            item = self._read(self._remaining(deadline, f"file.read of {path} did not end"))
+            if self._file_response(item):
+                continue
+            if isinstance(item, OutputFrame) and item.kind == FILE_DATA and item.exec == transfer:
+                if item.seq != offset:
+                    raise ProtocolError(f"file data at offset {item.seq}, expected {offset}")
+                offset += item.size
+                (pieces.append if on_data is None else on_data)(item.payload)
+            else:
+                self.inbox.append(item)
+        frame = self.responses.pop(rid)
+        if frame["type"] == "error":
+            raise ServerError(frame)
+        if frame["result"]["size"] != offset:
+            raise ProtocolError(f"file.read answered size {frame['result']['size']} after {offset} bytes")
+        return frame["result"], (None if pieces is None else b"".join(pieces))
+
+    def write_file(self, sandbox, path, data, size=None, transfer=None, chunk=256 << 10, timeout=None, **members):
+        """file.write of `data` (bytes, or an iterable of byte pieces with
+        `size` given), sent in frames of at most `chunk`. Returns the result;
+        ServerError if it failed."""
+        transfer = transfer or f"write-{next(self._ids)}"
+        if isinstance(data, (bytes, bytearray)):
+            size = len(data)
+            data = [data]
+        rid = self.send("file.write", sandbox=sandbox, path=path, size=size, transfer=transfer, **members)
+        for piece in data:
+            for i in range(0, len(piece), chunk):
+                self.send_upload(transfer, piece[i:i + chunk])
+        frame = self.wait_response(rid, timeout)
+        if frame["type"] == "error":
+            raise ServerError(frame)
+        return frame["result"]
 
     def run(self, sandbox, argv=None, timeout=120, **members):
         """exec.start (argv, or `shell=` and any other member) and everything

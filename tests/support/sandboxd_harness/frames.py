@@ -2,8 +2,10 @@
 
     kind (1 byte) | n (1 byte) | exec id (n bytes) | seq, u64 BE (output only) | data
 
-Output (stdout 0x01, stderr 0x02) comes from the daemon and is parsed here;
-stdin (0x10, and 0x11 for the last piece) goes to it and is built here.
+Output (stdout 0x01, stderr 0x02) and a file being read (0x03, with its
+offset where output has its seq) come from the daemon and are parsed here;
+stdin (0x10, and 0x11 for the last piece) and a file being written (0x12) go
+to it and are built here.
 """
 import struct
 
@@ -11,6 +13,8 @@ STDOUT = 0x01
 STDERR = 0x02
 STDIN = 0x10
 STDIN_EOF = 0x11
+FILE_DATA = 0x03
+FILE_UPLOAD = 0x12
 
 _SEQ = struct.Struct(">Q")
 
@@ -50,7 +54,7 @@ def parse_output(frame):
     if len(frame) < 2:
         raise FrameError(f"binary frame of {len(frame)} bytes")
     kind, n = frame[0], frame[1]
-    if kind not in (STDOUT, STDERR):
+    if kind not in (STDOUT, STDERR, FILE_DATA):
         raise FrameError(f"binary frame of kind {kind:#x} from the daemon")
     if not 1 <= n <= 64 or len(frame) < 2 + n + _SEQ.size:
         raise FrameError(f"output frame of {len(frame)} bytes with an id of {n}")
@@ -63,3 +67,9 @@ def stdin_frame(exec_id, data=b"", eof=False):
     """A stdin frame for `exec_id`; with `eof`, the exec's stdin ends after `data`."""
     name = exec_id.encode("ascii")
     return bytes([STDIN_EOF if eof else STDIN, len(name)]) + name + data
+
+
+def upload_frame(transfer, data):
+    """A piece of the file a file.write with `transfer` sends."""
+    name = transfer.encode("ascii")
+    return bytes([FILE_UPLOAD, len(name)]) + name + data

@@ -45,3 +45,19 @@ TEST_CASE("binary frames: malformed headers are refused") {
   CHECK(valid_exec_id("A.z_0-9"));
   CHECK_FALSE(valid_exec_id(std::string(65, 'a')));
 }
+
+TEST_CASE("binary frames: file data goes to the client with its offset, uploads come from it") {
+  Bytes data_frame = output_frame_header(BinaryKind::kFileData, "t1", 1ull << 33);
+  auto data = parse_binary_frame(data_frame);
+  REQUIRE(data);
+  CHECK(data->kind == BinaryKind::kFileData);
+  CHECK(is_output(data->kind));
+  CHECK(data->exec_id == "t1");
+  CHECK(data->seq == 1ull << 33);
+  Bytes upload_bytes = upload_frame("t1", as_bytes("bytes"));
+  auto upload = parse_binary_frame(upload_bytes);
+  REQUIRE(upload);
+  CHECK(upload->kind == BinaryKind::kFileUpload);
+  CHECK_FALSE(is_output(upload->kind));
+  CHECK(as_chars(upload->data) == "bytes");
+}

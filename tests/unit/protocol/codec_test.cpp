@@ -19,6 +19,7 @@ std::vector<Message> sample_messages() {
       ExecStart{7, {"sh", "-c", "echo hi"}, {"PATH=/bin", "A=b"}, "/tmp", true},
       ExecStart{8, {"sh"}, {"TERM=xterm-256color"}, "", true, Terminal{132, 43}},
       ExecStart{9, {"id", "-u"}, {}, "/workspace", false, std::nullopt, "sandbox"},
+      ExecStart{10, {"stat", "/etc"}, {}, "/", false, std::nullopt, "sandbox", Builtin::kFileTool},
       ExecStarted{7, 1234},
       Output{7, Stream::kStderr, bytes_of("oops\n")},
       OutputAck{7, 65536},
@@ -167,10 +168,11 @@ TEST_CASE("protocol: the terminal of an ExecStart is on the wire only when there
   ExecStart with_pty = plain;
   with_pty.pty = Terminal{100, 30};
   Bytes a = encode(plain), b = encode(with_pty);
-  // has_pty 0 is followed by the user; has_pty 1 adds cols then rows first.
+  // has_pty 0 is followed by the user and the builtin byte; has_pty 1 adds
+  // cols then rows first.
   REQUIRE(b.size() == a.size() + 4);
-  CHECK(a[a.size() - 5] == std::byte{0});
-  CHECK(Bytes(b.end() - 9, b.end() - 4) ==
+  CHECK(a[a.size() - 6] == std::byte{0});
+  CHECK(Bytes(b.end() - 10, b.end() - 5) ==
         Bytes{std::byte{1}, std::byte{0}, std::byte{100}, std::byte{0}, std::byte{30}});
   auto back = decode_body(ByteSpan(b).subspan(4));
   REQUIRE(back.has_value());
@@ -190,7 +192,20 @@ TEST_CASE("protocol: an ExecStart's user is a string of at most 256 bytes") {
   Bytes long_user = encode(m);
   CHECK_FALSE(decode_body(ByteSpan(long_user).subspan(4)).has_value());
   // A frame of the previous shape, without the user, is truncated.
-  Bytes old_shape(ok.begin() + 4, ok.end() - 4 - static_cast<std::ptrdiff_t>(kMaxUserName));
+  Bytes old_shape(ok.begin() + 4, ok.end() - 5 - static_cast<std::ptrdiff_t>(kMaxUserName));
+  CHECK_FALSE(decode_body(old_shape).has_value());
+}
+
+TEST_CASE("protocol: an ExecStart names no builtin or the file tool, nothing else") {
+  ExecStart m{3, {"stat", "/"}, {}, "", false, std::nullopt, "", Builtin::kFileTool};
+  Bytes ok = encode(m);
+  auto back = decode_body(ByteSpan(ok).subspan(4));
+  REQUIRE(back.has_value());
+  CHECK(std::get<ExecStart>(*back).builtin == Builtin::kFileTool);
+  ok.back() = std::byte{2};
+  CHECK_FALSE(decode_body(ByteSpan(ok).subspan(4)).has_value());
+  // Without the byte (the shape before builtins): truncated.
+  Bytes old_shape(ok.begin() + 4, ok.end() - 1);
   CHECK_FALSE(decode_body(old_shape).has_value());
 }
 
@@ -210,6 +225,7 @@ TEST_CASE("protocol: terminal sizes outside 1..4096 and bad pty flags are reject
       w.u16(rows);
     }
     w.u32(0);  // user: root
+    w.u8(0);   // no builtin
     return decode_body(body);
   };
   auto resize_with = [](std::uint16_t cols, std::uint16_t rows) {
