@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/mount.h>  // the new mount API's FSCONFIG_* and FSPICK_*
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -406,6 +408,42 @@ int op_write(const Args& a) {
   return status;
 }
 
+// The file system that holds PATH: its size, what is used and what the
+// user may still write, in bytes.
+int op_statfs(const Args& a) {
+  const std::string& path = a[1];
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return fail_errno("statfs", path);
+  std::uint64_t unit = fs.f_frsize ? fs.f_frsize : fs.f_bsize;
+  Bytes out;
+  ByteWriter w(out);
+  w.u64(fs.f_blocks * unit);
+  w.u64((fs.f_blocks - std::min(fs.f_bfree, fs.f_blocks)) * unit);
+  w.u64(fs.f_bavail * unit);
+  return send("statfs", path, out);
+}
+
+// Sets the size of the tmpfs mounted at PATH to MIB. fspick reconfigures
+// the superblock alone: a remount through mount(2) would also reset the
+// flags of the mount it names (the writable layer is seen read-only at
+// /run/sandbox/upper, and must stay so).
+int op_resize(const Args& a) {
+  const std::string& path = a[1];
+  auto mib = parse_decimal(a[2], 1u << 30);
+  if (!mib || *mib == 0) return kBadArguments;
+  int fd = static_cast<int>(::syscall(SYS_fspick, AT_FDCWD, path.c_str(), FSPICK_CLOEXEC));
+  if (fd < 0) return fail_errno("resize", path);
+  Fd picked(fd);
+  std::string size = std::to_string(*mib) + "m";
+  if (::syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0 ||
+      ::syscall(SYS_fsconfig, fd, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0) {
+    int error = errno;
+    return fail("resize", path, error,
+                error == EINVAL ? "not a tmpfs, or smaller than what it holds already" : std::strerror(error));
+  }
+  return 0;
+}
+
 struct Operation {
   std::string_view name;
   std::size_t arguments;
@@ -422,6 +460,8 @@ constexpr Operation kOperations[] = {
     {"chmod", 2, "chmod PATH MODE (MODE octal, at most 7777)", op_chmod},
     {"read", 1, "read PATH", op_read},
     {"write", 3, "write PATH SIZE MODE (SIZE decimal; MODE octal, at most 7777, or -)", op_write},
+    {"statfs", 1, "statfs PATH", op_statfs},
+    {"resize", 2, "resize PATH MIB (MIB decimal, 1..2^30)", op_resize},
 };
 
 const Operation* find_operation(std::string_view name) {

@@ -50,9 +50,15 @@ void sandbox_list(ClientSession& c, const Request& r) {
 void sandbox_get(ClientSession& c, const Request& r) {
   auto sandbox_id = parse_sandbox_id(r.members);
   if (!sandbox_id) return c.fail(r.id, sandbox_id.error());
-  auto s = c.service().get(c.owner(), *sandbox_id);
-  if (!s) return c.fail(r.id, s.error());
-  c.respond(r.id, {{"sandbox", to_json((*s)->info())}});
+  c.begin_pending();
+  std::weak_ptr<ClientSession> weak = c.weak_from_this();
+  c.service().describe(c.owner(), *sandbox_id, [weak, id = r.id](Expected<session::SandboxInfo, session::Error> info) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->end_pending();
+    if (!info) return self->fail(id, info.error());
+    self->respond(id, {{"sandbox", to_json(*info)}});
+  });
 }
 
 void sandbox_destroy(ClientSession& c, const Request& r) {

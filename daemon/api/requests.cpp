@@ -210,6 +210,9 @@ Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json
   auto memory = optional_uint(m, "memory_mib", 64, 1u << 20);
   if (!memory) return Unexpected{memory.error()};
   if (*memory) p.memory_mib = static_cast<unsigned>(**memory);
+  auto disk = optional_uint(m, "disk_mib", 16, 1u << 20);
+  if (!disk) return Unexpected{disk.error()};
+  if (*disk) p.disk_mib = static_cast<unsigned>(**disk);
   auto env = optional_env(m, "env");
   if (!env) return Unexpected{env.error()};
   p.env = std::move(*env);

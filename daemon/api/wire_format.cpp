@@ -32,6 +32,9 @@ json::object to_json(const session::SandboxInfo& s) {
   if (s.key) o["key"] = *s.key;
   else o["key"] = nullptr;
   o["boot_ms"] = s.boot_ms;
+  if (s.disk_mib) o["disk_mib"] = s.disk_mib;
+  else o["disk_mib"] = nullptr;
+  if (s.disk) o["disk"] = {{"size", s.disk->size}, {"used", s.disk->used}, {"available", s.disk->available}};
   return o;
 }
 

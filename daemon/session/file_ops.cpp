@@ -42,6 +42,7 @@ struct OpRun {
   ~OpRun() { finish(Unexpected{Error{ErrorCode::kUnavailable, "the sandbox's machine went away"}}); }
 
   std::size_t max_out() const {
+    if (params.kind == FileOpKind::kStatfs) return 24;
     std::size_t records = params.kind == FileOpKind::kList ? params.limit + 1 : 1;
     return records * protocol::kMaxEntryRecord;
   }
@@ -73,6 +74,12 @@ struct OpRun {
     if (exit.kind != protocol::ExitKind::kExited || exit.status != 0)
       return finish(Unexpected{file_tool_failure(exit, err.text)});
     FileOpResult result;
+    if (params.kind == FileOpKind::kStatfs) {
+      ByteReader r(out);
+      result.disk = {r.u64(), r.u64(), r.u64()};
+      if (!r.ok() || !r.at_end())
+        return finish(Unexpected{Error{ErrorCode::kInternal, "the guest's file tool sent a bad statfs answer"}});
+    }
     if (params.kind == FileOpKind::kStat || params.kind == FileOpKind::kList) {
       std::size_t most = params.kind == FileOpKind::kList ? params.limit + 1 : 1;
       auto entries = protocol::decode_file_entries(out, most);
@@ -107,6 +114,8 @@ std::vector<std::string> file_tool_argv(const FileOpParams& p) {
     case FileOpKind::kRemove: return {"remove", p.path, flag(p.recursive)};
     case FileOpKind::kRename: return {"rename", p.path, p.to, flag(p.overwrite)};
     case FileOpKind::kChmod: return {"chmod", p.path, octal(p.mode.value_or(0))};
+    case FileOpKind::kStatfs: return {"statfs", p.path};
+    case FileOpKind::kResize: return {"resize", p.path, std::to_string(p.size_mib)};
   }
   return {};
 }

@@ -19,12 +19,15 @@
 
 #include "daemon/agent/guest_agent.hpp"
 #include "daemon/session/error.hpp"
+#include "daemon/session/views.hpp"
 #include "protocol/expected.hpp"
 #include "protocol/file_entry.hpp"
 
 namespace sandboxd::session {
 
-enum class FileOpKind { kStat, kList, kMkdir, kRemove, kRename, kChmod };
+// kStatfs and kResize are the service's own (disk usage, disk_mib), not
+// client operations.
+enum class FileOpKind { kStat, kList, kMkdir, kRemove, kRename, kChmod, kStatfs, kResize };
 
 inline constexpr std::size_t kDefaultListLimit = 1000;
 inline constexpr std::size_t kMaxListLimit = 10000;
@@ -38,12 +41,14 @@ struct FileOpParams {
   bool recursive = false;             // kRemove
   bool overwrite = false;             // kRename
   std::size_t limit = kDefaultListLimit;  // kList
+  unsigned size_mib = 0;                  // kResize
   std::string user;                   // the guest account; empty: root
 };
 
 struct FileOpResult {
   std::vector<protocol::FileEntry> entries;  // kStat: one; kList: sorted by name
   bool truncated = false;                    // kList: the directory holds more than `limit`
+  DiskUsage disk;                            // kStatfs
 };
 
 // The tool's argv for an operation.

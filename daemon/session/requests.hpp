@@ -23,6 +23,9 @@ struct CreateSandboxParams {
   std::optional<std::string> image;
   std::optional<unsigned> cpus;
   std::optional<unsigned> memory_mib;
+  // The size of the writable layer (a tmpfs in guest memory), at most
+  // memory_mib; unset: half the memory, the tmpfs default.
+  std::optional<unsigned> disk_mib;
   std::vector<std::string> env;  // NAME=value, for every exec
   Labels labels;
   std::optional<std::uint32_t> lifetime_s;      // 0: none

@@ -238,6 +238,7 @@ SandboxInfo Sandbox::info() const {
   info.from_pool = from_pool_;
   info.boot_ms = boot_ms_;
   info.execs_running = running_.size();
+  info.disk_mib = settings_.disk_mib;
   return info;
 }
 

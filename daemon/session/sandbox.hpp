@@ -41,6 +41,7 @@ struct SandboxSettings {
   std::string image;
   unsigned cpus = 1;
   unsigned memory_mib = 256;
+  unsigned disk_mib = 0;  // 0: the image's default
   std::vector<std::string> env;  // NAME=value, for every exec
   Labels labels;
   std::uint32_t lifetime_s = 0;      // 0: none

@@ -81,6 +81,11 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
                                                                        " is above max_memory_mib " +
                                                                        std::to_string(config_.max_memory_mib))});
   }
+  s.disk_mib = params.disk_mib.value_or(0);
+  if (s.disk_mib > s.memory_mib)
+    return done(Unexpected{Error::bad_request(
+        "disk_mib", "at most memory_mib (" + std::to_string(s.memory_mib) +
+                        "): the writable layer is a tmpfs in the guest's memory")});
   if (unsigned owned = active_sandboxes_of(owner); owned >= config_.max_sandboxes_per_token) {
     return done(Unexpected{Error::limit_exceeded(
         "max_sandboxes_per_token",
@@ -109,8 +114,9 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
     boost::asio::post(io_, [keep = it->second] {});
     sandboxes_.erase(it);
   });
-  sandbox->when_ready([done = std::move(done)](Expected<SandboxPtr, Error> r) {
+  sandbox->when_ready([this, alive = alive_, done = std::move(done)](Expected<SandboxPtr, Error> r) mutable {
     if (!r) return done(Unexpected{r.error()});
+    if (*alive && (*r)->info().disk_mib > 0) return size_disk(*r, std::move(done));
     spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB){}", (*r)->id(), (*r)->info().image, (*r)->info().cpus,
                  (*r)->info().memory_mib, (*r)->info().from_pool ? " from the pool" : "");
     done(Created{*r, false});
@@ -180,6 +186,45 @@ void SandboxService::checkpoint(const std::string& owner, const std::string& id,
                    else spdlog::warn("sandbox {}: checkpoint {} failed: {}", id, name, image.error().message);
                    done(std::move(image));
                  });
+}
+
+void SandboxService::size_disk(const SandboxPtr& sandbox, std::function<void(Expected<Created, Error>)> done) {
+  auto target = file_target(sandbox->owner(), sandbox->id());
+  if (!target) return done(Unexpected{target.error()});
+  FileOpParams params;
+  params.kind = FileOpKind::kResize;
+  params.path = kWritableLayerPath;
+  params.size_mib = sandbox->info().disk_mib;
+  run_file_op(target->agent, params, [sandbox, done = std::move(done)](Expected<FileOpResult, Error> sized) {
+    if (sized) {
+      spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB, disk {} MiB){}", sandbox->id(), sandbox->info().image,
+                   sandbox->info().cpus, sandbox->info().memory_mib, sandbox->info().disk_mib,
+                   sandbox->info().from_pool ? " from the pool" : "");
+      return done(Created{sandbox, false});
+    }
+    Error error = sized.error().code == ErrorCode::kNotFound
+                      ? Error::bad_request("disk_mib", "image '" + sandbox->info().image +
+                                                           "' has no writable layer to size (not a layered image)")
+                      : Error{ErrorCode::kUnavailable, "sizing the writable layer: " + sized.error().message};
+    sandbox->destroy("destroyed", [done, error] { done(Unexpected{error}); });
+  });
+}
+
+void SandboxService::describe(const std::string& owner, const std::string& id,
+                              std::function<void(Expected<SandboxInfo, Error>)> done) {
+  auto sandbox = get(owner, id);
+  if (!sandbox) return done(Unexpected{sandbox.error()});
+  auto s = *sandbox;
+  auto target = file_target(owner, id);
+  if (!target) return done(s->info());  // not ready, or an agent without the tool: no usage to tell
+  FileOpParams params;
+  params.kind = FileOpKind::kStatfs;
+  params.path = "/";
+  run_file_op(target->agent, params, [s, done = std::move(done)](Expected<FileOpResult, Error> measured) {
+    SandboxInfo info = s->info();
+    if (measured) info.disk = measured->disk;
+    done(std::move(info));
+  });
 }
 
 Expected<SandboxService::FileTarget, Error> SandboxService::file_target(const std::string& owner, const std::string& id) {

@@ -51,6 +51,10 @@ class SandboxService {
   void create(const std::string& owner, const CreateSandboxParams& params,
               std::function<void(Expected<Created, Error>)> done);
   std::vector<SandboxPtr> list(const std::string& owner, const Labels& filter) const;
+  // sandbox.get: the sandbox as info() has it, and, when it is ready, the use
+  // of its disk measured in the guest.
+  void describe(const std::string& owner, const std::string& id,
+                std::function<void(Expected<SandboxInfo, Error>)> done);
   // A lookup; it changes nothing.
   Expected<SandboxPtr, Error> find(const std::string& owner, const std::string& id) const;
   // A request about the sandbox: the lookup restarts its idle timer.
@@ -108,6 +112,10 @@ class SandboxService {
     std::shared_ptr<agent::GuestAgent> agent;
   };
   Expected<FileTarget, Error> file_target(const std::string& owner, const std::string& id);
+  // Where the guest keeps its writable layer (guest/layered_root.hpp).
+  static constexpr const char* kWritableLayerPath = "/run/sandbox/upper";
+  // Sets a ready sandbox's writable layer to its disk_mib, then answers the create.
+  void size_disk(const SandboxPtr& sandbox, std::function<void(Expected<Created, Error>)> done);
   SandboxPtr find_by_key(const std::string& owner, const std::string& key) const;
 
   boost::asio::io_context& io_;

@@ -32,6 +32,14 @@ inline constexpr auto kExecStateNames =
                     EnumName<ExecState>{ExecState::kRunning, "running"}, EnumName<ExecState>{ExecState::kExited, "exited"});
 inline std::string_view to_string(ExecState s) { return kExecStateNames.name(s); }
 
+// A guest file system's size and use, in bytes; `available` is what an
+// unprivileged user may still write.
+struct DiskUsage {
+  std::uint64_t size = 0;
+  std::uint64_t used = 0;
+  std::uint64_t available = 0;
+};
+
 struct SandboxInfo {
   std::string id;
   SandboxState state = SandboxState::kBooting;
@@ -47,6 +55,10 @@ struct SandboxInfo {
   bool from_pool = false;
   std::int64_t boot_ms = 0;
   std::size_t execs_running = 0;
+  unsigned disk_mib = 0;  // the writable layer's size; 0: the default, half the memory
+  // Measured in the guest when asked for (sandbox.get): the file system of
+  // its root (the writable layer, in a layered image).
+  std::optional<DiskUsage> disk;
 };
 
 struct ExecInfo {

@@ -246,6 +246,39 @@ class FileApiTest(unittest.TestCase):
         result, data = self.client.read_file(self.sandbox, "/workspace/empty")
         self.assertEqual((result["size"], data), (0, b""))
 
+    def test_disk_mib_bounds_the_writable_layer_and_sandbox_get_reports_its_use(self):
+        self.assertEqual(self.client.error_of("sandbox.create", memory_mib=256, disk_mib=512)["field"], "disk_mib")
+        self.assertEqual(self.client.error_of("sandbox.create", image="mini", disk_mib=32)["field"], "disk_mib")
+        small = self.client.call("sandbox.create", memory_mib=512, disk_mib=48)["sandbox"]
+        try:
+            self.assertEqual(small["disk_mib"], 48)
+            disk = self.client.call("sandbox.get", sandbox=small["id"])["sandbox"]["disk"]
+            self.assertEqual(disk["size"], 48 * MIB)
+            self.assertLess(disk["used"], 8 * MIB)
+            # Filling it: ENOSPC in the guest, no_space for a file.write, the sandbox fine after rm.
+            exit_event, _, err = self.client.run(small["id"], ["bash", "-c", "dd if=/dev/zero of=/workspace/fill bs=1M count=100"],
+                                                 timeout=300)
+            self.assertNotEqual(exit_event["exit_code"], 0)
+            self.assertIn(b"No space left on device", err)
+            full = self.client.call("sandbox.get", sandbox=small["id"])["sandbox"]["disk"]
+            self.assertGreater(full["used"], 40 * MIB)
+            self.assertLess(full["available"], MIB)
+            with self.assertRaises(ServerError) as refused:
+                self.client.write_file(small["id"], "/workspace/more", b"m" * (2 * MIB))
+            self.assertEqual(refused.exception.code, "no_space")
+            self.client.call("file.remove", sandbox=small["id"], path="/workspace/fill")
+            self.client.write_file(small["id"], "/workspace/more", b"m" * (2 * MIB))
+            exit_event, out, _ = self.client.run(small["id"], ["bash", "-c", "echo still here; df -m / | tail -1"])
+            self.assertEqual(exit_event["exit_code"], 0)
+            self.assertIn(b"still here", out)
+            after = self.client.call("sandbox.get", sandbox=small["id"])["sandbox"]["disk"]
+            self.assertLess(after["used"], 8 * MIB)
+            # The writable layer's mount in the guest stays read-only where the guest sees it.
+            exit_event, _, _ = self.client.run(small["id"], ["bash", "-c", "touch /run/sandbox/upper/x"])
+            self.assertNotEqual(exit_event["exit_code"], 0)
+        finally:
+            self.client.call("sandbox.destroy", sandbox=small["id"])
+
     def test_other_tokens_and_unready_sandboxes(self):
         self.assertEqual(self.client.error_of("file.stat", sandbox="sb-000000000000", path="/")["code"], "not_found")
 

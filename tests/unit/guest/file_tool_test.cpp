@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -500,4 +503,46 @@ TEST_CASE("file tool: an exec with builtin 1 runs it on the exec's pipes, and se
   CHECK(failed.failure.kind == protocol::ExitKind::kStartFailed);
   CHECK(failed.failure.status == 127);
   CHECK(failed.failure.message == "no builtin 'frobnicate'");
+}
+
+TEST_CASE("file tool: statfs reports a file system's size and use; resize sets a tmpfs's size, nothing else's") {
+  TempDir dir;
+  std::string mnt = dir / "tmpfs";
+  REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+  if (::mount("test", mnt.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    WARN("cannot mount a tmpfs here (not root?): " << std::strerror(errno));
+    CHECK(errno == EPERM);
+    return;
+  }
+  // Read-only where the tool is pointed, as the writable layer is in a guest.
+  std::string view = dir / "view";
+  REQUIRE(::mkdir(view.c_str(), 0755) == 0);
+  REQUIRE(::mount(mnt.c_str(), view.c_str(), nullptr, MS_BIND, nullptr) == 0);
+  REQUIRE(::mount(nullptr, view.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0);
+  auto usage = [](const std::string& path) {
+    Run r = run({"statfs", path});
+    REQUIRE(r.status == 0);
+    sandboxd::ByteReader in(sandboxd::as_bytes(r.out));
+    std::array<std::uint64_t, 3> v{in.u64(), in.u64(), in.u64()};
+    REQUIRE(in.ok());
+    REQUIRE(in.at_end());
+    return v;
+  };
+  CHECK(usage(view)[0] == 8u << 20);
+  put(mnt + "/blob", std::string(3u << 20, 'x'));
+  auto used = usage(view);
+  CHECK(used[1] >= 3u << 20);
+  CHECK(used[2] <= (5u << 20));
+  CHECK(run({"resize", view, "16"}).status == 0);
+  CHECK(usage(view)[0] == 16u << 20);
+  // The bind stays read-only: only the superblock changed.
+  CHECK(::access((view + "/blob").c_str(), W_OK) != 0);
+  CHECK(errno == EROFS);
+  CHECK(run({"resize", view, "1"}).status == EINVAL);  // below what it holds
+  CHECK(usage(view)[0] == 16u << 20);
+  CHECK(run({"resize", "/proc", "16"}).status == EINVAL);  // not a tmpfs: procfs has no size
+  CHECK(run({"resize", view, "0"}).status == EINVAL);
+  CHECK(run({"statfs", dir / "missing"}).status == ENOENT);
+  ::umount2(view.c_str(), MNT_DETACH);
+  ::umount2(mnt.c_str(), MNT_DETACH);
 }
