@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   image_cmd->require_subcommand(1);
   auto* image_list_cmd = image_cmd->add_subcommand("list", "The guest images this host boots, with their layers");
   image_list_cmd->add_flag("--json", image_list.json, "One JSON array");
+  sandboxd::cli::ImageRemoveOptions image_remove;
+  auto* image_rm_cmd = image_cmd->add_subcommand("rm", "Remove checkpoint images from the image store");
+  image_rm_cmd->add_option("names", image_remove.names, "Image names")->required();
+  image_rm_cmd->add_option("--image-store", image_remove.image_store,
+                           "The image store (default: images/ in the daemon's state directory)");
 
   try {
     app.parse(argc, argv);
@@ -65,5 +70,6 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return sandboxd::cli::serve_command(serve);
   if (*net_serve_cmd) return sandboxd::cli::net_serve_command(net_serve);
   if (*image_list_cmd) return sandboxd::cli::image_list_command(image_list);
+  if (*image_rm_cmd) return sandboxd::cli::image_remove_command(image_remove);
   return 0;
 }

@@ -8,7 +8,9 @@
 #include <set>
 
 #include "daemon/cli/run_command.hpp"
+#include "daemon/service/auth_token.hpp"
 #include "daemon/vm/guest_image.hpp"
+#include "daemon/vm/image_store.hpp"
 
 namespace sandboxd::cli {
 
@@ -85,6 +87,34 @@ int image_list_command(const ImageListOptions& options) {
     return kSandboxFailure;
   }
   return 0;
+}
+
+int image_remove_command(const ImageRemoveOptions& options) {
+  std::filesystem::path root = options.image_store;
+  if (root.empty()) root = service::default_image_store();
+  if (root.empty()) {
+    std::cerr << "sandboxd-host: no image store: give --image-store\n";
+    return kSandboxFailure;
+  }
+  vm::ImageStore store(root);
+  int status = 0;
+  for (const auto& name : options.names) {
+    auto removed = store.remove(name, std::nullopt);
+    if (removed && *removed) {
+      std::cout << name << "\n";
+      continue;
+    }
+    status = kSandboxFailure;
+    if (!removed) {
+      std::cerr << "sandboxd-host: " << name << ": " << removed.error() << "\n";
+    } else if (vm::find_guest_image(name, vm::default_image_roots())) {
+      std::cerr << "sandboxd-host: " << name << ": not a checkpoint image in " << root.string()
+                << " (built images belong to the build that made them)\n";
+    } else {
+      std::cerr << "sandboxd-host: " << name << ": no such image in " << root.string() << "\n";
+    }
+  }
+  return status;
 }
 
 }  // namespace sandboxd::cli

@@ -146,8 +146,7 @@ int serve_command(const ServeOptions& options) {
   // Checkpoint images: found after every other root, so that they can never
   // shadow a built image.
   std::filesystem::path store_root = config.runtime.image_store;
-  if (store_root.empty() && !service::default_token_file().empty())
-    store_root = service::default_token_file().parent_path() / "images";
+  if (store_root.empty()) store_root = service::default_image_store();
   auto image_roots = vm::default_image_roots();
   if (!store_root.empty() && std::find(image_roots.begin(), image_roots.end(), store_root) == image_roots.end())
     image_roots.push_back(store_root);

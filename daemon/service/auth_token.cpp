@@ -180,6 +180,11 @@ Expected<std::string, std::string> load_or_create_token(const fs::path& file, bo
   return Unexpected{"token file " + file.string() + " keeps disappearing while it is being created"};
 }
 
+fs::path default_image_store() {
+  fs::path token = default_token_file();
+  return token.empty() ? fs::path() : token.parent_path() / "images";
+}
+
 fs::path default_token_file() {
   if (::geteuid() == 0) return "/var/lib/sandboxd/token";
   // The XDG spec has relative paths in its variables ignored.

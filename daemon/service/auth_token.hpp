@@ -42,6 +42,9 @@ Expected<std::string, std::string> load_or_create_token(const std::filesystem::p
 // <state dir>/token: /var/lib/sandboxd as root, else $XDG_STATE_HOME/sandboxd
 // or ~/.local/state/sandboxd. Empty when the user has no home directory.
 std::filesystem::path default_token_file();
+// <state dir>/images, beside the token: where checkpoint images are kept
+// unless `image_store` says otherwise. Empty as default_token_file is.
+std::filesystem::path default_image_store();
 
 // Whether `presented` equals `expected`, taking the same time whatever the
 // content. An empty `expected` matches nothing.

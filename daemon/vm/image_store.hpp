@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "daemon/vm/guest_image.hpp"
@@ -42,9 +43,10 @@ class ImageStore {
   void abandon(const std::filesystem::path& incoming) const;
 
   // Removes image `name` if it is in the store and `owner` made it (images
-  // elsewhere are not the daemon's to remove). False: the store has no such
-  // image of this owner's.
-  Expected<bool, std::string> remove(const std::string& name, const std::string& owner) const;
+  // elsewhere are not the daemon's to remove); without an owner (the host's
+  // administrator, `sandboxd-host image rm`), whoever made it. False: the
+  // store has no such image (of this owner's).
+  Expected<bool, std::string> remove(const std::string& name, const std::optional<std::string>& owner) const;
 
  private:
   std::filesystem::path root_;

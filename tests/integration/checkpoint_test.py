@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -189,6 +190,25 @@ class CheckpointTest(unittest.TestCase):
         self.assertEqual(self.client.error_of("sandbox.create", image="to-delete")["code"], "unavailable")
         # A sandbox booted from it before keeps its disks.
         self.assertEqual(self.sh(booted, "wc -c < /workspace/blob"), "1000000\n")
+
+    def test_the_host_administrator_removes_any_checkpoint_image(self):
+        sandbox = self.create()
+        self.sh(sandbox, "echo kept > /workspace/kept")
+        self.checkpoint(sandbox, "admin-rm")
+        host = os.environ["SANDBOXD_HOST"]
+
+        def image_rm(*names):
+            return subprocess.run([host, "image", "rm", "--image-store", self.store, *names], capture_output=True,
+                                  text=True, timeout=60)
+
+        removed = image_rm("admin-rm")
+        self.assertEqual((removed.returncode, removed.stdout), (0, "admin-rm\n"), removed.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.store, "admin-rm")))
+        self.assertEqual(self.client.error_of("sandbox.create", image="admin-rm")["code"], "unavailable")
+        again = image_rm("admin-rm", "default")
+        self.assertEqual(again.returncode, 125)
+        self.assertIn("admin-rm: no such image", again.stderr)
+        self.assertIn("default: not a checkpoint image", again.stderr)
 
 
 if __name__ == "__main__":

@@ -122,4 +122,11 @@ TEST_CASE("image store: only the owner removes an image, and the name is free ag
   REQUIRE(::stat((t.built / "default" / "layers" / "base.squashfs").c_str(), &base_file) == 0);
   CHECK(base_file.st_nlink == 1);
   CHECK(t.store.commit("mine", t.base, t.incoming("hsqs"), "tok-2").has_value());
+  // The host's administrator removes any owner's image, never one without an owner.
+  CHECK(t.store.remove("mine", std::nullopt).value() == true);
+  CHECK(t.store_entries().empty());
+  fs::create_directories(t.store_dir / "plain");
+  std::ofstream(t.store_dir / "plain" / "manifest.json") << R"({"name":"plain"})";
+  CHECK(t.store.remove("plain", std::nullopt).value() == false);
+  CHECK(fs::exists(t.store_dir / "plain" / "manifest.json"));
 }
