@@ -12,6 +12,7 @@
 #include "clients/sandboxctl/commands.hpp"
 #include "clients/sandboxctl/exec_session.hpp"
 #include "clients/sandboxctl/exec_stream.hpp"
+#include "clients/sandboxctl/file_copy.hpp"
 #include "clients/sandboxctl/key_values.hpp"
 #include "protocol/ws/binary_frame.hpp"
 
@@ -117,6 +118,16 @@ int main(int argc, char** argv) {
   attach_cmd->add_flag("-i,--stdin", attach.forward_stdin, "Forward stdin to the exec");
   attach_cmd->add_option("exec", attach.exec_id, "Exec id")->required();
 
+  CopyOptions copy;
+  auto* copy_cmd =
+      app.add_subcommand("cp", "Copy a file into or out of a sandbox: cp SRC DST, one of them SANDBOX:/PATH");
+  copy_cmd->add_option("-u,--user", copy.user, "Guest account that reads or writes the sandbox's file (default root)");
+  copy_cmd->add_option("--mode", copy.mode,
+                       "Permission bits of the file made, octal (default: the replaced file's; a new upload 0644, "
+                       "a new download 0666 less the umask)");
+  copy_cmd->add_option("source", copy.source, "SANDBOX:/PATH, a local file, or - for stdin")->required();
+  copy_cmd->add_option("destination", copy.destination, "SANDBOX:/PATH, a local path, or - for stdout")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -133,6 +144,7 @@ int main(int argc, char** argv) {
     if (*create_cmd) return create_command(*target, create);
     if (*list_cmd) return list_command(*target, list_labels);
     if (*remove_cmd) return remove_command(*target, remove_ids);
+    if (*copy_cmd) return copy_command(*target, copy);
 
     if (*exec_cmd) {
       if (exec.shell && !exec.argv.empty()) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """sandboxctl against a real daemon: create, ls, exec, stdin, a wrong token,
-an interactive shell on a pty, rm.
+cp in and out, an interactive shell on a pty, rm.
 
 Starts its own `sandboxd-host serve` (tests/support/sandboxd_harness: port 0
 of 127.0.0.1, no unix socket, no guest network), drives sandboxctl as a
@@ -25,6 +25,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 import unittest
@@ -137,6 +138,51 @@ class SandboxctlAgainstDaemon(unittest.TestCase):
         self.check(r, 2)
         self.assertIn(b"the daemon refused the token (HTTP 401)", r.stderr)
         self.assertEqual(r.stdout, b"")
+
+    def test_06a_cp_in_and_out(self):
+        sandbox = self.need_sandbox()
+        with tempfile.TemporaryDirectory() as local:
+            def path(*names):
+                return os.path.join(local, *names)
+
+            # Not a multiple of the 256 KiB frames: the last one is short.
+            data = os.urandom(3 << 20) + b"tail"
+            with open(path("blob.bin"), "wb") as f:
+                f.write(data)
+            # A trailing '/' on the sandbox side keeps the source's name.
+            self.check(self.ctl("cp", path("blob.bin"), f"{sandbox}:/tmp/"))
+            r = self.ctl("exec", sandbox, "--", "sha256sum", "/tmp/blob.bin")
+            self.check(r)
+            self.assertEqual(r.stdout.split()[0].decode(), hashlib.sha256(data).hexdigest())
+
+            self.check(self.ctl("cp", f"{sandbox}:/tmp/blob.bin", path("back.bin")))
+            with open(path("back.bin"), "rb") as f:
+                self.assertEqual(f.read(), data)
+
+            # Into an existing local directory: the remote file's name.
+            os.mkdir(path("into"))
+            self.check(self.ctl("cp", f"{sandbox}:/tmp/blob.bin", path("into")))
+            with open(path("into", "blob.bin"), "rb") as f:
+                self.assertEqual(f.read(), data)
+
+            # A pipe of unknown length, and --mode.
+            self.check(self.ctl("cp", "--mode", "600", "-", f"{sandbox}:/tmp/x", input=b"from stdin\n"))
+            r = self.ctl("exec", sandbox, "--", "ls", "-l", "/tmp/x")
+            self.check(r)
+            self.assertTrue(r.stdout.startswith(b"-rw-------"), r.stdout)
+            r = self.ctl("cp", f"{sandbox}:/tmp/x", "-")
+            self.check(r)
+            self.assertEqual(r.stdout, b"from stdin\n")
+
+            r = self.ctl("cp", f"{sandbox}:/no/such/file", path("missing"))
+            self.check(r, 1)
+            self.assertIn(b"not_found", r.stderr)
+            # Nothing is left behind locally: neither the file nor its temporary.
+            self.assertEqual(sorted(os.listdir(local)), ["back.bin", "blob.bin", "into"])
+
+            r = self.ctl("cp", path("blob.bin"), path("other.bin"))
+            self.check(r, 2)
+            self.assertFalse(os.path.exists(path("other.bin")))
 
     def test_07_shell_on_a_pty(self):
         sandbox = self.need_sandbox()
