@@ -223,7 +223,9 @@ def main():
     print(f"daemon: {SANDBOXD_HOST}")
     direct = run_exec_bench()
 
-    d = Daemon(pool_size=2, unix_socket=False, name="ws-main")
+    # The same guest as exec-bench's direct figures (mini), so that the ratios
+    # compare the paths and not the images.
+    d = Daemon(pool_size=2, unix_socket=False, name="ws-main", extra_args=["--image", "mini"])
     ok = False
     try:
         bench_create_to_first_byte(d, samples)
