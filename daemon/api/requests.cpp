@@ -435,34 +435,45 @@ Expected<FileOpRequest, ApiError> parse_file_op(const json::object& m, session::
 
 Expected<std::string, ApiError> parse_transfer_id(const json::object& m) { return exec_id_member(m, "transfer"); }
 
-Expected<FileReadRequest, ApiError> parse_file_read(const json::object& m) {
-  FileReadRequest r;
+namespace {
+// What file.read and file.write both name: the sandbox, the transfer, the
+// path and the user.
+struct TransferHead {
+  std::string sandbox, transfer, path, user;
+};
+Expected<TransferHead, ApiError> parse_transfer_head(const json::object& m) {
+  TransferHead h;
   auto sandbox = parse_sandbox_id(m);
   if (!sandbox) return Unexpected{sandbox.error()};
-  r.sandbox = std::move(*sandbox);
+  h.sandbox = std::move(*sandbox);
   auto transfer = parse_transfer_id(m);
   if (!transfer) return Unexpected{transfer.error()};
-  r.transfer = std::move(*transfer);
+  h.transfer = std::move(*transfer);
   auto path = path_member(m, "path");
   if (!path) return Unexpected{path.error()};
-  r.path = std::move(*path);
+  h.path = std::move(*path);
   auto user = user_member(m);
   if (!user) return Unexpected{user.error()};
-  r.user = std::move(*user);
-  return r;
+  h.user = std::move(*user);
+  return h;
+}
+}  // namespace
+
+Expected<FileReadRequest, ApiError> parse_file_read(const json::object& m) {
+  auto head = parse_transfer_head(m);
+  if (!head) return Unexpected{head.error()};
+  return FileReadRequest{std::move(head->sandbox), std::move(head->transfer), std::move(head->path),
+                         std::move(head->user)};
 }
 
 Expected<FileWriteRequest, ApiError> parse_file_write(const json::object& m) {
+  auto head = parse_transfer_head(m);
+  if (!head) return Unexpected{head.error()};
   FileWriteRequest r;
-  auto sandbox = parse_sandbox_id(m);
-  if (!sandbox) return Unexpected{sandbox.error()};
-  r.sandbox = std::move(*sandbox);
-  auto transfer = parse_transfer_id(m);
-  if (!transfer) return Unexpected{transfer.error()};
-  r.transfer = std::move(*transfer);
-  auto path = path_member(m, "path");
-  if (!path) return Unexpected{path.error()};
-  r.params.path = std::move(*path);
+  r.sandbox = std::move(head->sandbox);
+  r.transfer = std::move(head->transfer);
+  r.params.path = std::move(head->path);
+  r.params.user = std::move(head->user);
   auto size = optional_uint(m, "size", 0, kMaxFileSize);
   if (!size) return Unexpected{size.error()};
   if (!*size) return bad("size", "required: the number of bytes the upload frames will carry");
@@ -470,9 +481,6 @@ Expected<FileWriteRequest, ApiError> parse_file_write(const json::object& m) {
   auto mode = mode_member(m);
   if (!mode) return Unexpected{mode.error()};
   r.params.mode = *mode;
-  auto user = user_member(m);
-  if (!user) return Unexpected{user.error()};
-  r.params.user = std::move(*user);
   return r;
 }
 

@@ -18,7 +18,7 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from sandboxd_harness.daemon import Daemon  # noqa: E402
+from sandboxd_harness.daemon_case import DaemonTestCase  # noqa: E402
 from sandboxd_harness.waiting import wait_until  # noqa: E402
 
 OTHER_TOKEN = "checkpoint-other-tenant-0123456789"
@@ -48,23 +48,14 @@ def make_wheel():
     return out.getvalue()
 
 
-class CheckpointTest(unittest.TestCase):
+class CheckpointTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.store = tempfile.mkdtemp(prefix="sandboxd-store-")
-        cls.daemon = Daemon(pool_size=0, name="checkpoint", extra_tokens=[OTHER_TOKEN],
-                            extra_args=["--log-level", "info", "--image-store", cls.store])
-        cls.client = cls.daemon.connect()
+        cls.addClassCleanup(shutil.rmtree, cls.store, ignore_errors=True)
+        cls.start_daemon(pool_size=0, name="checkpoint", extra_tokens=[OTHER_TOKEN],
+                         extra_args=["--log-level", "info", "--image-store", cls.store])
         cls.made = []
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        problem = cls.daemon.stop()
-        print("\n--- " + cls.daemon.tail(), file=sys.stderr)
-        cls.daemon.cleanup()
-        shutil.rmtree(cls.store, ignore_errors=True)
-        assert problem is None, problem
 
     def create(self, image=None, client=None):
         members = {"image": image} if image else {}

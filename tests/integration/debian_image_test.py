@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from sandboxd_harness.daemon import Daemon  # noqa: E402
+from sandboxd_harness.daemon_case import DaemonTestCase  # noqa: E402
 
 HELLO_C = r'''#include <stdio.h>
 int main(void) { printf("hello from gcc %d\n", __GNUC__); return 0; }
@@ -26,12 +26,13 @@ def image_roots():
     return [r for r in os.environ.get("SANDBOXD_IMAGES", "").split(":") if r]
 
 
-class DebianImageTest(unittest.TestCase):
+class DebianImageTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         # A copy of the default image whose layer file is not what its manifest
         # says, in a root of its own searched first.
         cls.broken_root = tempfile.mkdtemp(prefix="sandboxd-images-")
+        cls.addClassCleanup(shutil.rmtree, cls.broken_root, ignore_errors=True)
         source = next(os.path.join(r, "default") for r in image_roots()
                       if os.path.isfile(os.path.join(r, "default", "layers", "base.squashfs")))
         broken = os.path.join(cls.broken_root, "broken")
@@ -41,19 +42,8 @@ class DebianImageTest(unittest.TestCase):
         with open(os.path.join(broken, "layers", "base.squashfs"), "wb") as f:
             f.write(b"not a squashfs")
         os.environ["SANDBOXD_IMAGES"] = ":".join([cls.broken_root] + image_roots())
-        cls.daemon = Daemon(pool_size=0, network="stack", name="debian",
-                            extra_args=["--log-level", "info"])
-        cls.client = cls.daemon.connect()
+        cls.start_daemon(pool_size=0, network="stack", name="debian", extra_args=["--log-level", "info"])
         cls.sandbox = cls.create(None)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        problem = cls.daemon.stop()
-        print("\n--- " + cls.daemon.tail(), file=sys.stderr)
-        cls.daemon.cleanup()
-        shutil.rmtree(cls.broken_root, ignore_errors=True)
-        assert problem is None, problem
 
     @classmethod
     def create(cls, image):

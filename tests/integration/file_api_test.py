@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from sandboxd_harness.client import ServerError, is_error  # noqa: E402
-from sandboxd_harness.daemon import Daemon  # noqa: E402
+from sandboxd_harness.daemon_case import DaemonTestCase  # noqa: E402
 
 MIB = 1 << 20
 
@@ -35,22 +35,13 @@ def pseudo_random_pieces(total, piece=MIB, seed=b"sandboxd"):
         n += 1
 
 
-class FileApiTest(unittest.TestCase):
+class FileApiTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(pool_size=0, name="files", extra_args=["--log-level", "info"])
-        cls.client = cls.daemon.connect()
+        cls.start_daemon(pool_size=0, name="files", extra_args=["--log-level", "info"])
         created = cls.client.call("sandbox.create", memory_mib=3072)["sandbox"]
         assert created["state"] == "ready", created
         cls.sandbox = created["id"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        problem = cls.daemon.stop()
-        print("\n--- " + cls.daemon.tail(), file=sys.stderr)
-        cls.daemon.cleanup()
-        assert problem is None, problem
 
     def sh(self, script, user=None):
         members = {"user": user} if user else {}

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sandboxd_harness import procs  # noqa: E402
 from sandboxd_harness.client import ConnectionClosed  # noqa: E402
 from sandboxd_harness.daemon import Daemon  # noqa: E402
+from sandboxd_harness.daemon_case import DaemonTestCase  # noqa: E402
 from sandboxd_harness.frames import OutputFrame  # noqa: E402
 from sandboxd_harness.waiting import wait_until  # noqa: E402
 
@@ -29,21 +30,11 @@ import websocket  # noqa: E402
 OTHER_TOKEN = "other-tenant-token-0123456789abcdef"
 
 
-class ApiTest(unittest.TestCase):
+class ApiTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(pool_size=2, extra_tokens=[OTHER_TOKEN],
-                            extra_args=["--log-level", "info"])
-        cls.client = cls.daemon.connect()
+        cls.start_daemon(pool_size=2, extra_tokens=[OTHER_TOKEN], extra_args=["--log-level", "info"])
         cls.sandbox = cls.client.call("sandbox.create", labels={"suite": "api"})["sandbox"]["id"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        problem = cls.daemon.stop()
-        print("\n--- " + cls.daemon.tail(), file=sys.stderr)
-        cls.daemon.cleanup()
-        assert problem is None, problem
 
     def test_create_exec_echo_exit_event(self):
         c = self.client

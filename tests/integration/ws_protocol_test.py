@@ -12,10 +12,8 @@ message before it looks at the answer.
 import base64
 import json
 import os
-import socket
 import struct
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
