@@ -17,18 +17,11 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from sandboxd_harness.daemon import SANDBOXD_HOST, Daemon  # noqa: E402
+from sandboxd_harness.daemon import SANDBOXD_HOST, Daemon, sanitized  # noqa: E402
 from sandboxd_harness.frames import stdin_frame  # noqa: E402
 from sandboxd_harness.waiting import wait_until  # noqa: E402
 
 MIB = 1 << 20
-
-
-def sanitized(binary):
-    """Whether `binary` was built with AddressSanitizer, whose allocator keeps
-    freed memory in quarantine (RSS then says little about what is held)."""
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 class RawWebSocket:

@@ -31,6 +31,14 @@ STOPPED_LINE = "sandboxd-host: stopped"
 SANITIZER_REPORTS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
 
 
+
+def sanitized(binary=None):
+    """Whether `binary` (default: the daemon under test) was built with
+    AddressSanitizer, whose allocator keeps freed memory in quarantine (up to
+    256 MiB): RSS then says little about what is held."""
+    with open(binary or SANDBOXD_HOST, "rb") as f:
+        return b"__asan_init" in f.read()
+
 class DaemonError(Exception):
     """The daemon did not start, or did not stop cleanly."""
 
