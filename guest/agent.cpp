@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "guest/init_system.hpp"
@@ -35,7 +36,8 @@ std::uint64_t pipe_tag(std::uint32_t id, int stream) {
 }
 }  // namespace
 
-Agent::Agent(int port_fd, Mode mode) : port_fd_(port_fd), mode_(mode) {
+Agent::Agent(int port_fd, Mode mode, std::shared_ptr<KeptProcess> kept)
+    : port_fd_(port_fd), mode_(mode), kept_(std::move(kept)) {
   // Every read and write in the loop expects EAGAIN rather than blocking, and
   // no process may inherit the port.
   ::fcntl(port_fd_, F_SETFL, ::fcntl(port_fd_, F_GETFL) | O_NONBLOCK);
@@ -68,11 +70,13 @@ void Agent::run() {
       flush_outbound();
       drain_reaped();
       if (done_) break;
+      restart_kept();
       update_interest();
       if (port_down_) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(port_retry_at_ - std::chrono::steady_clock::now());
         timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
       }
+      if (int kept = kept_timeout_ms(); kept >= 0) timeout = timeout < 0 ? kept : std::min(timeout, kept);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sandbox-agent: %s\n", e.what());
     }
@@ -325,6 +329,17 @@ void Agent::on_sigchld() {
     struct rusage usage {};
     pid_t pid = ::wait4(-1, &status, WNOHANG, &usage);
     if (pid <= 0) break;
+    if (kept_ && pid == kept_->pid) {
+      kept_->pid = -1;
+      kept_->finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      kept_->restart_at = std::chrono::steady_clock::now() + KeptProcess::kRestartDelay;
+      if (!kept_->finished) {
+        bool signalled = WIFSIGNALED(status);
+        std::fprintf(stderr, "sandbox-agent: %s ended (%s %d); starting it again\n", kept_->name,
+                     signalled ? "signal" : "status", signalled ? WTERMSIG(status) : WEXITSTATUS(status));
+      }
+      continue;
+    }
     auto it = exec_by_pid_.find(pid);
     if (it == exec_by_pid_.end()) continue;
     std::uint32_t id = it->second;
@@ -338,6 +353,22 @@ void Agent::on_sigchld() {
     if (dropped > 0) send(StdinAck{id, dropped});
   }
   // drain_reaped() reads what the pipes still hold before the loop waits.
+}
+
+// Starts the kept process again once its delay is over.
+void Agent::restart_kept() {
+  if (!kept_ || kept_->pid >= 0 || kept_->finished) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < kept_->restart_at) return;
+  kept_->pid = kept_->start();
+  if (kept_->pid < 0) kept_->restart_at = now + KeptProcess::kRestartDelay;
+}
+
+// How long the loop may wait before restart_kept() has something to do; -1: no limit.
+int Agent::kept_timeout_ms() const {
+  if (!kept_ || kept_->pid >= 0 || kept_->finished) return -1;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(kept_->restart_at - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<std::int64_t>(0, left.count()));
 }
 
 // For each reaped exec with open pipes that may be read now: read them, so a

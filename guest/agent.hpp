@@ -6,6 +6,9 @@
 // the outbound queue is below its cap, so a host that stops acknowledging
 // stops the process (its pipe fills) instead of growing memory here.
 //
+// As PID 1 it reaps every child; one of them, the mounts bridge, it is told
+// to keep (KeptProcess below) and forks again when it is reaped.
+//
 // Exit ordering: Exit is sent once the process has been reaped and both of
 // its output pipes are closed, so it always follows the last Output. A pipe
 // still held open by a background grandchild after the process was reaped is
@@ -15,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,14 +30,31 @@
 
 namespace sandboxd::guest {
 
+// A process PID 1 keeps running beside the agent: the mounts bridge
+// (guest/fs_bridge.hpp), apart so that its faults are not the agent's. It
+// outlives any one Agent (run_as_init makes a new one after a failure), so
+// the caller owns it; the Agent that reaps it starts it again.
+struct KeptProcess {
+  static constexpr std::chrono::seconds kRestartDelay{1};
+  const char* name = "";  // for the console
+  // Forks it and returns its pid, or -1 if it could not (tried again later).
+  std::function<pid_t()> start;
+  pid_t pid = -1;  // -1: not running; started at restart_at unless finished
+  std::chrono::steady_clock::time_point restart_at{};
+  // It exited with status 0: it has nothing to do (the host offers no port
+  // for it), so it is not started again.
+  bool finished = false;
+};
+
 class Agent {
  public:
   enum class Mode {
     kInit,      // PID 1 in the guest: reaps everything, powers off on Shutdown
     kServeFd,   // a host process under test: exits on Shutdown or end of stream
   };
-  // Takes over `port_fd` (made non-blocking and close-on-exec; closed at the end).
-  Agent(int port_fd, Mode mode);
+  // Takes over `port_fd` (made non-blocking and close-on-exec; closed at the
+  // end). `kept`, if given, is restarted whenever this agent reaps it.
+  Agent(int port_fd, Mode mode, std::shared_ptr<KeptProcess> kept = nullptr);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -63,6 +84,8 @@ class Agent {
   void on_signal(const protocol::Signal& m);
   void on_resize(const protocol::Resize& m);
   void on_sigchld();
+  void restart_kept();
+  int kept_timeout_ms() const;
   void on_output_readable(ExecSession& e, int stream);
   void on_stdin_writable(ExecSession& e);
   void drain_reaped();
@@ -87,6 +110,7 @@ class Agent {
   // Recently finished ids: an OutputAck for one is a normal race, not an error.
   std::set<std::uint32_t> finished_;
   std::deque<std::uint32_t> finished_order_;
+  std::shared_ptr<KeptProcess> kept_;
   bool done_ = false;
 };
 

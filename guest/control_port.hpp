@@ -10,6 +10,8 @@
 namespace sandboxd::guest {
 
 inline constexpr const char* kControlPortName = "sandbox.ctl";
+// The mounts protocol's port (guest/fs_bridge.hpp); older hosts have none.
+inline constexpr const char* kFsPortName = "sandbox.fs";
 
 // The /dev path of the port named `name`, or "" if none within `wait`.
 std::string find_virtio_port(const std::string& name, std::chrono::milliseconds wait);

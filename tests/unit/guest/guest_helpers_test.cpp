@@ -19,6 +19,35 @@ TEST_CASE("kernel modules: parameters are picked from the command line for their
   CHECK(module_params_from_cmdline("a=b.c", "a").empty());  // '=' before '.' is not a module parameter
 }
 
+TEST_CASE("kernel modules: sandbox.modules= names the optional modules, each once") {
+  using V = std::vector<std::string>;
+  CHECK(requested_modules_from_cmdline("console=ttyS0 quiet panic=-1\n").empty());
+  CHECK(requested_modules_from_cmdline("quiet sandbox.modules=9p,9pnet-virtio\n") == V{"9p", "9pnet_virtio"});
+  CHECK(requested_modules_from_cmdline("sandbox.modules=virtiofs,,9p sandbox.modules=9p,x") == V{"virtiofs", "9p", "x"});
+  CHECK(requested_modules_from_cmdline("sandbox.modules= xsandbox.modules=9p sandbox.modulesx=9p").empty());
+}
+
+TEST_CASE("kernel modules: an optional module comes with what it needs, in the list's order") {
+  using V = std::vector<std::string>;
+  const std::string list =
+      "/m/net/9p/9pnet.ko\n"
+      "/m/net/9p/9pnet_virtio.ko 9pnet\n"
+      "# a comment\n"
+      "\n"
+      "/m/fs/netfs/netfs.ko\n"
+      "/m/fs/9p/9p.ko netfs 9pnet\n"
+      "/m/fs/fuse/virtiofs.ko\n";
+  auto nine = optional_modules_to_load(list, {"9p", "9pnet-virtio"});
+  CHECK(nine.paths == V{"/m/net/9p/9pnet.ko", "/m/net/9p/9pnet_virtio.ko", "/m/fs/netfs/netfs.ko", "/m/fs/9p/9p.ko"});
+  CHECK(nine.unknown.empty());
+  auto fs = optional_modules_to_load(list, {"virtiofs", "nfs"});
+  CHECK(fs.paths == V{"/m/fs/fuse/virtiofs.ko"});
+  CHECK(fs.unknown == V{"nfs"});
+  // A need the list does not have was loaded at boot; no list at all knows nothing.
+  CHECK(optional_modules_to_load("/m/a.ko fuse\n", {"a"}).paths == V{"/m/a.ko"});
+  CHECK(optional_modules_to_load("", {"9p"}).unknown == V{"9p"});
+}
+
 TEST_CASE("path lookup: PATH comes from the exec's environment") {
   CHECK(path_of({"HOME=/root", "PATH=/x:/y"}) == "/x:/y");
   CHECK(path_of({"HOME=/root"}) == kDefaultPath);
