@@ -2,13 +2,16 @@
 """Builds a sandboxd guest image from Debian packages.
 
     build_image.py --agent PATH --out DIR [--cache DIR] [--name NAME] [--with-qemu-ga]
-                   [--layers IMAGES_JSON]
+                   [--layers IMAGES_JSON] [--kernel cloud|generic]
 
 Writes three files to --out:
-  vmlinuz         Debian's cloud kernel (the version linux-image-cloud-amd64 points at)
+  vmlinuz         Debian's cloud kernel (the version linux-image-cloud-amd64 points at;
+                  with --kernel generic, linux-image-amd64's)
   initramfs.cpio  uncompressed newc archive: the agent as /init, busybox, the kernel
-                  modules the agent loads (in order, listed in /etc/sandbox/modules),
-                  and with --with-qemu-ga qemu-ga with its shared libraries
+                  modules the agent loads at boot (in order, listed in
+                  /etc/sandbox/modules) and those it loads only when the kernel
+                  command line names them (/etc/sandbox/modules.optional), and with
+                  --with-qemu-ga qemu-ga with its shared libraries
   manifest.json   what went in and what came out, with sha256 hashes
 
 With --layers, NAME is an image of IMAGES_JSON (a stack of read-only Debian
@@ -53,8 +56,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import image_config  # noqa: E402
 import layer_builder  # noqa: E402
 
-KERNEL_META = "linux-image-cloud-amd64"
-KERNEL_PATTERN = "linux-image-*-cloud-amd64"  # what KERNEL_META depends on
+# Kernel flavours: the meta package, and an apt-cache pattern and a file-name
+# pattern for the versioned kernel packages it depends on. The generic kernel
+# is not what sandboxes boot: it is there for the mounts benchmark's 9p peer,
+# which the cloud kernel is built without (CONFIG_NET_9P is not set).
+KERNELS = {
+    "cloud": ("linux-image-cloud-amd64", "linux-image-*-cloud-amd64", r"linux-image-[0-9.]+-[0-9]+-cloud-amd64"),
+    "generic": ("linux-image-amd64", "linux-image-[0-9]*[0-9]-amd64", r"linux-image-[0-9.]+-[0-9]+-amd64"),
+}
 BUSYBOX = "busybox-static"
 QEMU_GA = "qemu-guest-agent"
 
@@ -63,6 +72,11 @@ QEMU_GA = "qemu-guest-agent"
 WANTED_MODULES = ["virtio_mmio", "virtio_pci", "virtio_console", "virtio_net", "fuse"]
 # And for a layered image: its disks, the stacking, and the layers' file system.
 LAYERED_MODULES = ["virtio_blk", "overlay"]
+# In every image, loaded only when the kernel command line asks for them
+# (sandbox.modules=9p,virtiofs): the guest ends of the file-sharing peers the
+# mounts benchmark compares against. A kernel that lacks one (the cloud kernel
+# has no 9p) leaves it out; a module already in the boot list stays there only.
+OPTIONAL_MODULES = ["9pnet_virtio", "9p", "virtiofs"]
 
 KEEP_IMAGES = 8  # every image one build tree makes, and a few older ones
 STALE_BUILD_SECONDS = 3600  # a build takes seconds; a directory this old is abandoned
@@ -156,13 +170,13 @@ def parse_stanzas(text):
     return stanzas
 
 
-def kernel_from_depends(depends):
-    """The versioned kernel package named in linux-image-cloud-amd64's Depends."""
+def kernel_from_depends(depends, meta):
+    """The versioned kernel package named in the meta package's Depends."""
     for alternative in re.split(r"[,|]", depends):
         name = alternative.strip().split(" ")[0]
-        if name.startswith("linux-image-") and name != KERNEL_META:
+        if name.startswith("linux-image-") and name != meta:
             return name
-    raise BuildError(f"cannot tell which kernel {KERNEL_META} depends on (Depends: {depends!r})")
+    raise BuildError(f"cannot tell which kernel {meta} depends on (Depends: {depends!r})")
 
 
 def deb_file_name(name, version, arch):
@@ -173,36 +187,38 @@ def deb_file_name(name, version, arch):
 class PackageCache:
     """Finds, downloads and verifies .debs in CACHE/debs."""
 
-    def __init__(self, cache_dir, offline):
+    def __init__(self, cache_dir, offline, kernel="cloud"):
         self.dir = os.path.join(cache_dir, "debs")
         self.offline = offline
+        self.kernel_meta, self.kernel_pattern, self.kernel_file_pattern = KERNELS[kernel]
         self.updated = False
         os.makedirs(self.dir, exist_ok=True)
 
     def resolve(self, extra):
         """Debs of the kernel meta package, the kernel it points at, busybox and `extra`."""
+        meta_name = self.kernel_meta
         if self.offline:
-            meta = self._newest_cached(KERNEL_META, required=False)
+            meta = self._newest_cached(meta_name, required=False)
             if meta:
                 depends = run(["dpkg-deb", "-f", meta.path, "Depends"])
-                kernel = self._newest_cached(kernel_from_depends(depends))
+                kernel = self._newest_cached(kernel_from_depends(depends, meta_name))
             else:
                 kernel = self._newest_cached_kernel()
             return [d for d in (meta, kernel) if d] + [self._newest_cached(n) for n in [BUSYBOX] + extra]
-        names = [KERNEL_META, BUSYBOX] + extra
+        names = [meta_name, BUSYBOX] + extra
         infos = self._remembered(names)
         if infos is None:
             # apt-cache takes most of a second per call where apt keeps no binary
             # cache, so the kernel candidates come with the first call, by pattern.
-            infos = self._show(names, patterns=[KERNEL_PATTERN])
-            kernel = kernel_from_depends(infos[KERNEL_META].get("Depends", ""))
+            infos = self._show(names, patterns=[self.kernel_pattern])
+            kernel = kernel_from_depends(infos[meta_name].get("Depends", ""), meta_name)
             if kernel not in infos:
                 infos.update(self._show([kernel]))
             infos = {n: {f: infos[n].get(f, "") for f in ("Version", "SHA256", "Architecture", "Depends")}
                      for n in names + [kernel]}
             self._remember(infos)
-        kernel = kernel_from_depends(infos[KERNEL_META]["Depends"])
-        return [self._fetch(name, infos[name]) for name in [KERNEL_META, kernel] + names[1:]]
+        kernel = kernel_from_depends(infos[meta_name]["Depends"], meta_name)
+        return [self._fetch(name, infos[name]) for name in [meta_name, kernel] + names[1:]]
 
     # -- apt's answers, remembered while what they depend on is unchanged
 
@@ -241,7 +257,7 @@ class PackageCache:
         self.apt_state = self._apt_state()
         known = self._load_remembered()
         try:
-            wanted = names + [kernel_from_depends(known[KERNEL_META]["Depends"])]
+            wanted = names + [kernel_from_depends(known[self.kernel_meta]["Depends"], self.kernel_meta)]
             return {n: known[n] for n in wanted}
         except (KeyError, BuildError):
             return None
@@ -332,10 +348,10 @@ class PackageCache:
 
     def _newest_cached_kernel(self):
         names = {f.split("_")[0] for f in os.listdir(self.dir)
-                 if re.match(r"linux-image-[0-9].*-cloud-amd64_.*\.deb$", f)}
+                 if re.match(self.kernel_file_pattern + r"_.*\.deb$", f)}
         debs = [d for n in sorted(names) for d in self._cached(n)]
         if not debs:
-            raise BuildError(f"SANDBOXD_OFFLINE=1 but no cloud kernel .deb in {self.dir}")
+            raise BuildError(f"SANDBOXD_OFFLINE=1 but no {self.kernel_meta} kernel .deb in {self.dir}")
         return self._newest(debs)
 
 
@@ -465,17 +481,22 @@ def module_name(path):
     return os.path.basename(path).split(".ko")[0].replace("-", "_")
 
 
-def module_load_order(root, release, wanted):
-    """Paths (relative to the release's module directory) of `wanted` and everything
-    they depend on, each after its dependencies."""
-    moddir = modules_dir(root, release)
+def module_dependencies(root, release):
+    """modules.dep (made by depmod) as {path: [paths it depends on]}, the paths
+    relative to the release's module directory."""
     run(["depmod", "-b", root, release])
     deps = {}
-    with open(os.path.join(moddir, "modules.dep")) as f:
+    with open(os.path.join(modules_dir(root, release), "modules.dep")) as f:
         for line in f:
             path, sep, rest = line.partition(":")
             if sep:
                 deps[path.strip()] = rest.split()
+    return deps
+
+
+def module_load_order(deps, release, wanted):
+    """Paths of `wanted` and everything they depend on, each after its
+    dependencies (`deps` as module_dependencies gives it)."""
     by_name = {module_name(p): p for p in deps}
     order, done = [], set()
 
@@ -494,6 +515,21 @@ def module_load_order(root, release, wanted):
             raise BuildError(f"kernel {release} has no module {name} (built in, or renamed?)")
         visit(by_name[name], ())
     return order
+
+
+def optional_module_lines(deps, boot_order, optional_order):
+    """The lines of /etc/sandbox/modules.optional, in load order: a module's path
+    (relative, as in modules.dep) and then the names of the optional modules it
+    needs, so the agent can load one and what it depends on. Modules in
+    `boot_order` are left out: the boot list has them loaded already."""
+    boot = set(boot_order)
+    lines = []
+    for path in optional_order:
+        if path in boot:
+            continue
+        needs = [module_name(d) for d in sorted(deps.get(path, [])) if d not in boot]
+        lines.append([path] + needs)
+    return lines
 
 
 def module_bytes(path):
@@ -537,11 +573,13 @@ def qemu_ga_libraries(qemu_ga_deb, workdir):
 
 
 def build_image(args, debs, libraries, layers, workdir, image_dir):
-    """Writes vmlinuz and initramfs.cpio into image_dir; returns (kernel release, module paths)."""
+    """Writes vmlinuz and initramfs.cpio into image_dir; returns (kernel release, boot module
+    paths, optional module paths)."""
     root = os.path.join(workdir, "root")
     for deb in debs.values():
         extract(deb, root)
-    kernel = next(d for d in debs.values() if d.name.startswith("linux-image-") and d.name != KERNEL_META)
+    meta = KERNELS[args.kernel][0]
+    kernel = next(d for d in debs.values() if d.name.startswith("linux-image-") and d.name != meta)
     release = kernel.name[len("linux-image-"):]
     vmlinuz = os.path.join(root, "boot", "vmlinuz-" + release)
     if not os.path.exists(vmlinuz):
@@ -565,13 +603,29 @@ def build_image(args, debs, libraries, layers, workdir, image_dir):
             archive.symlink(path, "/bin/busybox")
 
     moddir = modules_dir(root, release)
+    deps = module_dependencies(root, release)
+
+    def guest_module(rel):
+        return f"/lib/modules/{release}/" + re.sub(r"\.(xz|gz|zst)$", "", rel)
+
     modules = []
     wanted = WANTED_MODULES + (LAYERED_MODULES + sorted({layer.fs for layer in layers}) if layers else [])
-    for rel in module_load_order(root, release, wanted):
-        guest_path = f"/lib/modules/{release}/" + re.sub(r"\.(xz|gz|zst)$", "", rel)
-        archive.file(guest_path, module_bytes(os.path.join(moddir, rel)))
-        modules.append(guest_path)
+    boot_order = module_load_order(deps, release, wanted)
+    for rel in boot_order:
+        archive.file(guest_module(rel), module_bytes(os.path.join(moddir, rel)))
+        modules.append(guest_module(rel))
     archive.file("/etc/sandbox/modules", "".join(p + "\n" for p in modules).encode())
+
+    present = {module_name(p) for p in deps}
+    for name in OPTIONAL_MODULES:
+        if name not in present:
+            log(f"kernel {release} has no module {name}: it is not among the optional modules")
+    optional = optional_module_lines(deps, boot_order,
+                                     module_load_order(deps, release, [n for n in OPTIONAL_MODULES if n in present]))
+    for line in optional:
+        archive.file(guest_module(line[0]), module_bytes(os.path.join(moddir, line[0])))
+    archive.file("/etc/sandbox/modules.optional",
+                 "".join(" ".join([guest_module(line[0])] + line[1:]) + "\n" for line in optional).encode())
 
     if args.with_qemu_ga:
         with open(os.path.join(root, "usr", "sbin", "qemu-ga"), "rb") as f:
@@ -600,7 +654,7 @@ def build_image(args, debs, libraries, layers, workdir, image_dir):
     shutil.copyfile(vmlinuz, os.path.join(image_dir, "vmlinuz"))
     with open(os.path.join(image_dir, "initramfs.cpio"), "wb") as f:
         archive.write(f)
-    return release, modules
+    return release, modules, [guest_module(line[0]) for line in optional]
 
 
 # --------------------------------------------------------------------------------------
@@ -710,6 +764,8 @@ def main():
     p.add_argument("--with-qemu-ga", action="store_true", help="include qemu-ga and its shared libraries")
     p.add_argument("--layers", metavar="IMAGES_JSON",
                    help="build NAME as the layered image IMAGES_JSON describes")
+    p.add_argument("--kernel", choices=sorted(KERNELS), default="cloud",
+                   help="Debian's kernel flavour (default: %(default)s; generic has 9p, for the mounts benchmark)")
     args = p.parse_args()
     started = time.monotonic()
 
@@ -729,7 +785,7 @@ def main():
         raise BuildError(f"cannot write to the cache {images} (choose another with --cache)")
 
     offline = os.environ.get("SANDBOXD_OFFLINE") == "1"
-    debs = PackageCache(args.cache, offline).resolve([QEMU_GA] if args.with_qemu_ga else [])
+    debs = PackageCache(args.cache, offline, args.kernel).resolve([QEMU_GA] if args.with_qemu_ga else [])
     debs = {d.name: d for d in debs}
     layers = []
     if args.layers:
@@ -747,7 +803,7 @@ def main():
                       for name in config.images[args.name]]
         except (layer_builder.LayerError, OSError) as e:
             raise BuildError(f"layer: {e}")
-    options = {"name": args.name, "with_qemu_ga": args.with_qemu_ga,
+    options = {"name": args.name, "with_qemu_ga": args.with_qemu_ga, "kernel": args.kernel,
                "layers": [{"name": layer.name, "key": layer.key} for layer in layers]}
 
     with tempfile.TemporaryDirectory(dir=images, prefix=".build-") as workdir:
@@ -767,7 +823,7 @@ def main():
             outcome = "built"
             image_dir = os.path.join(workdir, "image")
             os.makedirs(image_dir)
-            release, modules = build_image(args, debs, libraries, layers, workdir, image_dir)
+            release, modules, optional_modules = build_image(args, debs, libraries, layers, workdir, image_dir)
             manifest = {
                 "name": args.name,
                 "cache_key": key,
@@ -778,6 +834,7 @@ def main():
                 "files": {n: {"sha256": sha256_file(os.path.join(image_dir, n)),
                               "size": os.path.getsize(os.path.join(image_dir, n))} for n in OUTPUT_FILES},
                 "module_load_order": modules,
+                "optional_modules": optional_modules,
                 "layers": [{"name": layer.name, "file": f"layers/{layer.name}.{layer.fs}", "fs": layer.fs,
                             "sha256": layer.sha256, "size": layer.size, "key": layer.key} for layer in layers],
             }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""image/: images.json's parser, the tree diff that makes an upper layer, and
-the layer cache keys. No mmdebstrap, no VM: small trees in a temporary dir."""
+"""image/: images.json's parser, the tree diff that makes an upper layer, the
+layer cache keys, and the module lists. No mmdebstrap, no VM: small trees in a
+temporary dir."""
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "image"))
+import build_image  # noqa: E402
 import image_config  # noqa: E402
 import layer_builder  # noqa: E402
 import layer_diff  # noqa: E402
@@ -144,6 +146,39 @@ class KeyTest(unittest.TestCase):
             builder.write("v2")
             builder.flush()
             self.assertNotEqual(layer_builder.layer_key(config, "base", files), base)
+
+
+class ModuleListTest(unittest.TestCase):
+    # modules.dep of a kernel with 9p and virtiofs as modules, as module_dependencies reads it.
+    DEPS = {
+        "kernel/drivers/virtio/virtio_ring.ko": [],
+        "kernel/drivers/virtio/virtio.ko": [],
+        "kernel/drivers/virtio/virtio_mmio.ko": ["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"],
+        "kernel/fs/fuse/fuse.ko": [],
+        "kernel/fs/fuse/virtiofs.ko": ["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko",
+                                       "kernel/fs/fuse/fuse.ko"],
+        "kernel/net/9p/9pnet.ko": [],
+        "kernel/net/9p/9pnet_virtio.ko": ["kernel/net/9p/9pnet.ko", "kernel/drivers/virtio/virtio.ko",
+                                          "kernel/drivers/virtio/virtio_ring.ko"],
+        "kernel/fs/netfs/netfs.ko": [],
+        "kernel/fs/9p/9p.ko": ["kernel/net/9p/9pnet.ko", "kernel/fs/netfs/netfs.ko"],
+    }
+
+    def test_optional_modules_name_what_they_need_beyond_the_boot_list(self):
+        boot = build_image.module_load_order(self.DEPS, "6.1", ["virtio_mmio", "fuse"])
+        optional = build_image.module_load_order(self.DEPS, "6.1", ["9pnet_virtio", "9p", "virtiofs", "fuse"])
+        lines = build_image.optional_module_lines(self.DEPS, boot, optional)
+        self.assertEqual(lines, [
+            ["kernel/net/9p/9pnet.ko"],
+            ["kernel/net/9p/9pnet_virtio.ko", "9pnet"],
+            ["kernel/fs/netfs/netfs.ko"],
+            ["kernel/fs/9p/9p.ko", "netfs", "9pnet"],
+            ["kernel/fs/fuse/virtiofs.ko"],
+        ])
+
+    def test_a_missing_boot_module_is_an_error(self):
+        with self.assertRaises(build_image.BuildError):
+            build_image.module_load_order(self.DEPS, "6.1", ["virtio_net"])
 
 
 if __name__ == "__main__":
