@@ -7,6 +7,10 @@
 #include <boost/json/parse_options.hpp>
 #include <limits>
 
+#include <openssl/evp.h>
+
+#include "daemon/config/setting_values.hpp"
+#include "protocol/fs_messages.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/ws/binary_frame.hpp"
 
@@ -199,6 +203,110 @@ ParsedEnvelope parse_envelope(std::string_view text) {
   return out;
 }
 
+// base64 (RFC 4648, with padding) to bytes; nothing when `text` is not that.
+std::optional<std::string> decode_base64(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as data.
+  std::size_t padding = text.size() >= 1 && text.back() == '=' ? (text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1) : 0;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
+}
+
+// A memory mount's starting files: {"relative/path": "text" | {"text": ..., "mode": N} | {"base64": ..., "mode": N}}.
+Expected<std::vector<session::MountFileParams>, ApiError> mount_files(const json::value& v, const std::string& field) {
+  std::vector<session::MountFileParams> out;
+  if (!v.is_object()) return bad(field, "expected an object of relative path to contents");
+  if (v.get_object().size() > kMaxMountFiles) return bad(field, "more than " + std::to_string(kMaxMountFiles) + " files");
+  for (const auto& kv : v.get_object()) {
+    session::MountFileParams file;
+    file.path = std::string(kv.key());
+    std::string where = field + "." + config::shown_in_message(file.path);
+    if (kv.value().is_string()) {
+      file.contents = std::string(kv.value().get_string());
+    } else if (kv.value().is_object()) {
+      const auto& o = kv.value().get_object();
+      for (const auto& member_kv : o)
+        if (member_kv.key() != "text" && member_kv.key() != "base64" && member_kv.key() != "mode")
+          return bad(where, "unknown member '" + config::shown_in_message(member_kv.key()) + "'");
+      auto text = optional_string(o, "text", kMaxMountFileBytes);
+      if (!text) return Unexpected{ApiError::bad_request(where, text.error().message)};
+      auto encoded = optional_string(o, "base64", kMaxMountFileBytes / 3 * 4 + 4);
+      if (!encoded) return Unexpected{ApiError::bad_request(where, encoded.error().message)};
+      if (text->has_value() == encoded->has_value()) return bad(where, "give exactly one of text and base64");
+      if (*text) {
+        file.contents = std::move(**text);
+      } else {
+        auto decoded = decode_base64(**encoded);
+        if (!decoded) return bad(where, "base64: not base64 with padding");
+        file.contents = std::move(*decoded);
+      }
+      auto mode = optional_uint(o, "mode", 0, 07777);
+      if (!mode) return Unexpected{ApiError::bad_request(where, "mode: expected an integer 0..4095 (07777)")};
+      if (*mode) file.mode = static_cast<std::uint32_t>(**mode);
+    } else {
+      return bad(where, "expected a string or {\"text\"|\"base64\": ..., \"mode\": N}");
+    }
+    out.push_back(std::move(file));
+  }
+  return out;
+}
+
+// "mounts": {"/guest/path": {"type": "host"|"memory", ...}, ...}. Only the
+// shape is checked here; which paths and host directories are allowed is
+// the service's to say (daemon/vfs/mount_rules.hpp).
+Expected<std::vector<session::MountParams>, ApiError> optional_mounts(const json::object& m) {
+  std::vector<session::MountParams> out;
+  const json::value* v = member(m, "mounts");
+  if (!v) return out;
+  if (!v->is_object()) return bad("mounts", "expected an object of guest path to mount");
+  if (v->get_object().size() > protocol::fs::kMaxMounts)
+    return bad("mounts", "more than " + std::to_string(protocol::fs::kMaxMounts) + " mounts");
+  for (const auto& kv : v->get_object()) {
+    session::MountParams mount;
+    mount.path = std::string(kv.key());
+    std::string field = "mounts." + config::shown_in_message(mount.path);
+    if (!kv.value().is_object()) return bad(field, "expected an object with a type");
+    const auto& o = kv.value().get_object();
+    for (const auto& member_kv : o) {
+      auto k = member_kv.key();
+      if (k != "type" && k != "path" && k != "read_only" && k != "files" && k != "size_mib")
+        return bad(field, "unknown member '" + config::shown_in_message(k) + "'");
+    }
+    auto type = optional_string(o, "type", 16);
+    if (!type || !*type) return bad(field + ".type", "expected \"host\" or \"memory\"");
+    auto read_only = optional_bool(o, "read_only", false);
+    if (!read_only) return Unexpected{ApiError::bad_request(field + ".read_only", read_only.error().message)};
+    mount.read_only = *read_only;
+    if (**type == "host") {
+      mount.type = session::MountType::kHost;
+      if (member(o, "files") || member(o, "size_mib")) return bad(field, "files and size_mib are for memory mounts");
+      auto path = optional_string(o, "path", 4095);
+      if (!path || !*path || (*path)->empty())
+        return bad(field + ".path", "expected the host directory to serve (an absolute path)");
+      mount.host_path = std::move(**path);
+    } else if (**type == "memory") {
+      mount.type = session::MountType::kMemory;
+      if (member(o, "path")) return bad(field + ".path", "path is for host mounts");
+      if (const json::value* files = member(o, "files")) {
+        auto parsed = mount_files(*files, field + ".files");
+        if (!parsed) return Unexpected{parsed.error()};
+        mount.files = std::move(*parsed);
+      }
+      auto size = optional_uint(o, "size_mib", 1, kMaxMemoryMountMib);
+      if (!size) return Unexpected{ApiError::bad_request(field + ".size_mib", size.error().message)};
+      if (*size) mount.size_mib = static_cast<std::uint32_t>(**size);
+    } else {
+      return bad(field + ".type", "expected \"host\" or \"memory\"");
+    }
+    out.push_back(std::move(mount));
+  }
+  return out;
+}
+
 Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json::object& m) {
   session::CreateSandboxParams p;
   auto image = optional_string(m, "image", 64);
@@ -237,6 +345,9 @@ Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json
   if (!key) return Unexpected{key.error()};
   if (*key && (*key)->empty()) return bad("key", "must not be empty");
   p.key = *key;
+  auto mounts = optional_mounts(m);
+  if (!mounts) return Unexpected{mounts.error()};
+  p.mounts = std::move(*mounts);
   return p;
 }
 

@@ -29,6 +29,11 @@ inline constexpr int kProtocolVersion = 1;
 inline constexpr std::size_t kMaxRequestIdLength = 128;
 inline constexpr std::size_t kMaxLabels = 32;
 inline constexpr std::size_t kMaxEnvEntries = 1024;
+// A memory mount's starting files: how many, how big each, and the most
+// capacity one may have (its files live in the daemon's memory).
+inline constexpr std::size_t kMaxMountFiles = 10000;
+inline constexpr std::size_t kMaxMountFileBytes = 16u << 20;
+inline constexpr std::uint64_t kMaxMemoryMountMib = 1024;
 inline constexpr std::size_t kMaxArgs = 4096;
 
 struct Envelope {

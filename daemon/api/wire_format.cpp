@@ -35,6 +35,13 @@ json::object to_json(const session::SandboxInfo& s) {
   if (s.disk_mib) o["disk_mib"] = s.disk_mib;
   else o["disk_mib"] = nullptr;
   if (s.disk) o["disk"] = {{"size", s.disk->size}, {"used", s.disk->used}, {"available", s.disk->available}};
+  json::object mounts;
+  for (const auto& m : s.mounts) {
+    json::object mount{{"type", m.type}, {"read_only", m.read_only}};
+    if (m.type == "host") mount["path"] = m.host_path;
+    mounts[m.path] = std::move(mount);
+  }
+  o["mounts"] = std::move(mounts);
   return o;
 }
 

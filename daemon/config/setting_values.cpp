@@ -182,6 +182,32 @@ ValueKind<std::filesystem::path> absolute_path() {
           [](const std::filesystem::path& p) { return p.string(); }, "absolute path, or empty"};
 }
 
+ValueKind<std::vector<std::filesystem::path>> absolute_paths() {
+  return {[](std::string_view text) -> Expected<std::vector<std::filesystem::path>, std::string> {
+            std::vector<std::filesystem::path> out;
+            while (!text.empty()) {
+              auto comma = text.find(',');
+              std::string_view item = trim(text.substr(0, comma));
+              text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+              if (item.empty()) continue;
+              if (item[0] != '/') return fail("'" + shown_in_message(item) + "' is not an absolute path");
+              std::filesystem::path path = std::filesystem::path(item).lexically_normal();
+              for (const auto& part : path)
+                if (part == "..") return fail("'" + shown_in_message(item) + "' has a .. component");
+              std::string normal = path.string();
+              if (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+              out.emplace_back(normal);
+            }
+            return out;
+          },
+          [](const std::vector<std::filesystem::path>& list) {
+            std::string out;
+            for (const auto& path : list) out += (out.empty() ? "" : ", ") + path.string();
+            return out;
+          },
+          "comma-separated absolute paths"};
+}
+
 // The value is never repeated in these messages, nor shown: it is a secret.
 ValueKind<std::string> token() {
   return {[](std::string_view text) -> Expected<std::string, std::string> {

@@ -64,6 +64,9 @@ ValueKind<std::string> socket_path();
 // An absolute path, or empty for the default. Relative paths are refused:
 // the daemon's working directory is no place to resolve them against.
 ValueKind<std::filesystem::path> absolute_path();
+// Comma-separated absolute paths (blanks and empty items skipped), each
+// normalised lexically: "/srv//agents/" is "/srv/agents". No "..".
+ValueKind<std::vector<std::filesystem::path>> absolute_paths();
 // A bearer token (auth_token.hpp), or empty. Shown as "(secret)" when set.
 ValueKind<std::string> token();
 // Comma-separated browser origins, or * for any; blanks and empty items are

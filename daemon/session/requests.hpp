@@ -19,6 +19,25 @@ namespace sandboxd::session {
 
 using Labels = std::map<std::string, std::string>;
 
+// One file a `memory` mount starts with.
+struct MountFileParams {
+  std::string path;  // relative to the mount's root
+  std::string contents;
+  std::uint32_t mode = 0644;
+};
+
+enum class MountType { kHost, kMemory };
+
+// A host-controlled mount (daemon/vfs): what the guest sees under `path`.
+struct MountParams {
+  std::string path;  // absolute, in the guest
+  MountType type = MountType::kMemory;
+  std::string host_path;                // host: the directory served
+  std::vector<MountFileParams> files;   // memory: the starting contents
+  std::uint32_t size_mib = 0;           // memory: its capacity; 0: the default
+  bool read_only = false;
+};
+
 struct CreateSandboxParams {
   std::optional<std::string> image;
   std::optional<unsigned> cpus;
@@ -34,6 +53,7 @@ struct CreateSandboxParams {
   // Client-chosen, unique per owner: a create with the key of a sandbox that
   // exists (booting or live) starts nothing and answers with that sandbox.
   std::optional<std::string> key;
+  std::vector<MountParams> mounts;  // at most protocol::fs::kMaxMounts
 };
 
 struct TerminalParams {

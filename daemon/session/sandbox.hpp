@@ -42,6 +42,7 @@ struct SandboxSettings {
   unsigned cpus = 1;
   unsigned memory_mib = 256;
   unsigned disk_mib = 0;  // 0: the image's default
+  std::vector<MountInfo> mounts;  // as asked for; mounted once the machine is up
   std::vector<std::string> env;  // NAME=value, for every exec
   Labels labels;
   std::uint32_t lifetime_s = 0;      // 0: none
@@ -96,6 +97,8 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   SandboxInfo info() const;
   // The machine's guest agent while the sandbox is live, else null.
   std::shared_ptr<agent::GuestAgent> agent() const { return live() && machine_ ? machine_->agent() : nullptr; }
+  // What mounts file systems in the guest while the sandbox is live, else null.
+  std::shared_ptr<vfs::FsServer> mounts() const { return live() && machine_ ? machine_->mounts() : nullptr; }
 
  private:
   void arm_idle_timer();

@@ -98,6 +98,9 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
   s.egress = params.egress.value_or(config_.default_egress);
   s.exec_log_bytes = config_.exec_log_bytes;
   s.log_format = &log_format_;
+  auto prepared = prepare_mounts(params.mounts, config_.allowed_host_roots);
+  if (!prepared) return done(Unexpected{prepared.error()});
+  s.mounts = prepared->shown;
   auto policy = make_policy_(s.egress);
   if (!policy) return done(Unexpected{Error{ErrorCode::kInternal, "egress policy: " + policy.error()}});
   s.id = new_sandbox_id();
@@ -114,12 +117,11 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
     boost::asio::post(io_, [keep = it->second] {});
     sandboxes_.erase(it);
   });
-  sandbox->when_ready([this, alive = alive_, done = std::move(done)](Expected<SandboxPtr, Error> r) mutable {
+  sandbox->when_ready([this, alive = alive_, mounts = std::move(prepared->specs),
+                       done = std::move(done)](Expected<SandboxPtr, Error> r) mutable {
     if (!r) return done(Unexpected{r.error()});
-    if (*alive && (*r)->info().disk_mib > 0) return size_disk(*r, std::move(done));
-    spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB){}", (*r)->id(), (*r)->info().image, (*r)->info().cpus,
-                 (*r)->info().memory_mib, (*r)->info().from_pool ? " from the pool" : "");
-    done(Created{*r, false});
+    if (!*alive) return done(Unexpected{Error::shutting_down()});
+    set_up(*r, std::move(mounts), std::move(done));
   });
   pool_.acquire(shape, [sandbox, policy = std::move(*policy)](Expected<vm::MachinePtr, std::string> machine,
                                                               bool from_pool) mutable {
@@ -188,25 +190,46 @@ void SandboxService::checkpoint(const std::string& owner, const std::string& id,
                  });
 }
 
-void SandboxService::size_disk(const SandboxPtr& sandbox, std::function<void(Expected<Created, Error>)> done) {
+void SandboxService::set_up(const SandboxPtr& sandbox, std::vector<vfs::MountSpec> mounts,
+                            std::function<void(Expected<Created, Error>)> done) {
+  // Each step either goes on or ends the sandbox and answers with why.
+  auto answer = [sandbox, done = std::move(done)](Expected<void, Error> outcome) mutable {
+    if (!outcome) {
+      spdlog::warn("sandbox {}: set-up failed: {}", sandbox->id(), outcome.error().message);
+      return sandbox->destroy("destroyed", [done = std::move(done), error = outcome.error()] { done(Unexpected{error}); });
+    }
+    const SandboxInfo info = sandbox->info();
+    spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB{}{}){}", info.id, info.image, info.cpus, info.memory_mib,
+                 info.disk_mib ? ", disk " + std::to_string(info.disk_mib) + " MiB" : std::string(),
+                 info.mounts.empty() ? std::string() : ", " + std::to_string(info.mounts.size()) + " mounts",
+                 info.from_pool ? " from the pool" : "");
+    done(Created{sandbox, false});
+  };
+  auto mount = [alive = alive_, sandbox, mounts = std::move(mounts),
+                answer = std::move(answer)](Expected<void, Error> sized) mutable {
+    if (!sized || mounts.empty()) return answer(std::move(sized));
+    if (!*alive) return answer(Unexpected{Error::shutting_down()});
+    auto server = sandbox->mounts();
+    if (!server) return answer(Unexpected{Error{ErrorCode::kUnavailable, "this machine cannot mount file systems"}});
+    mount_all(server, std::move(mounts), std::move(answer));
+  };
+  if (sandbox->info().disk_mib == 0) return mount({});
+  size_disk(sandbox, std::move(mount));
+}
+
+void SandboxService::size_disk(const SandboxPtr& sandbox, std::function<void(Expected<void, Error>)> sized) {
   auto target = file_target(sandbox->owner(), sandbox->id());
-  if (!target) return done(Unexpected{target.error()});
+  if (!target) return sized(Unexpected{target.error()});
   FileOpParams params;
   params.kind = FileOpKind::kResize;
   params.path = kWritableLayerPath;
   params.size_mib = sandbox->info().disk_mib;
-  run_file_op(target->agent, params, [sandbox, done = std::move(done)](Expected<FileOpResult, Error> sized) {
-    if (sized) {
-      spdlog::info("sandbox {} ready ({}, {} cpu, {} MiB, disk {} MiB){}", sandbox->id(), sandbox->info().image,
-                   sandbox->info().cpus, sandbox->info().memory_mib, sandbox->info().disk_mib,
-                   sandbox->info().from_pool ? " from the pool" : "");
-      return done(Created{sandbox, false});
-    }
-    Error error = sized.error().code == ErrorCode::kNotFound
-                      ? Error::bad_request("disk_mib", "image '" + sandbox->info().image +
-                                                           "' has no writable layer to size (not a layered image)")
-                      : Error{ErrorCode::kUnavailable, "sizing the writable layer: " + sized.error().message};
-    sandbox->destroy("destroyed", [done, error] { done(Unexpected{error}); });
+  run_file_op(target->agent, params, [sandbox, sized = std::move(sized)](Expected<FileOpResult, Error> result) {
+    if (result) return sized({});
+    sized(Unexpected{result.error().code == ErrorCode::kNotFound
+                         ? Error::bad_request("disk_mib", "image '" + sandbox->info().image +
+                                                              "' has no writable layer to size (not a layered image)")
+                         : Error{ErrorCode::kUnavailable, "sizing the writable layer: " + result.error().message}});
   });
 }
 

@@ -26,6 +26,7 @@
 #include "daemon/session/file_ops.hpp"
 #include "daemon/session/file_transfer.hpp"
 #include "daemon/session/requests.hpp"
+#include "daemon/session/mounts.hpp"
 #include "daemon/session/sandbox.hpp"
 #include "daemon/session/service_config.hpp"
 #include "daemon/vm/machine_pool.hpp"
@@ -114,8 +115,12 @@ class SandboxService {
   Expected<FileTarget, Error> file_target(const std::string& owner, const std::string& id);
   // Where the guest keeps its writable layer (guest/layered_root.hpp).
   static constexpr const char* kWritableLayerPath = "/run/sandbox/upper";
-  // Sets a ready sandbox's writable layer to its disk_mib, then answers the create.
-  void size_disk(const SandboxPtr& sandbox, std::function<void(Expected<Created, Error>)> done);
+  // What a create does once its machine is up: sizes the writable layer to
+  // disk_mib, mounts what it asked for, then answers. A step that fails
+  // destroys the sandbox and answers with why.
+  void set_up(const SandboxPtr& sandbox, std::vector<vfs::MountSpec> mounts,
+              std::function<void(Expected<Created, Error>)> done);
+  void size_disk(const SandboxPtr& sandbox, std::function<void(Expected<void, Error>)> sized);
   SandboxPtr find_by_key(const std::string& owner, const std::string& key) const;
 
   boost::asio::io_context& io_;

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
 
@@ -24,6 +26,9 @@ struct ServiceConfig {
   std::uint64_t exec_log_bytes = 16u << 20;
   std::uint32_t exec_retention_s = 600;
   unsigned max_retained_execs = 1000;
+  // Host directories a `host` mount may serve (the directory itself or any
+  // beneath it); empty: no host mounts.
+  std::vector<std::filesystem::path> allowed_host_roots;
 
   friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };

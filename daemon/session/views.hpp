@@ -40,6 +40,14 @@ struct DiskUsage {
   std::uint64_t available = 0;
 };
 
+// A mount as the Sandbox object shows it.
+struct MountInfo {
+  std::string path;
+  std::string type;       // "host" or "memory"
+  std::string host_path;  // host mounts
+  bool read_only = false;
+};
+
 struct SandboxInfo {
   std::string id;
   SandboxState state = SandboxState::kBooting;
@@ -59,6 +67,7 @@ struct SandboxInfo {
   // Measured in the guest when asked for (sandbox.get): the file system of
   // its root (the writable layer, in a layered image).
   std::optional<DiskUsage> disk;
+  std::vector<MountInfo> mounts;
 };
 
 struct ExecInfo {

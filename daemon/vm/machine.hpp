@@ -16,6 +16,10 @@
 #include "daemon/agent/guest_agent.hpp"
 #include "daemon/net/egress/network_assignment.hpp"
 
+namespace sandboxd::vfs {
+class FsServer;
+}
+
 namespace sandboxd::vm {
 
 // How a machine ended on its own.
@@ -43,6 +47,9 @@ class Machine {
   virtual void stop(std::function<void()> gone) = 0;
   // The network's counters as text (empty without a network).
   virtual std::string network_stats() const = 0;
+  // What mounts host-controlled file systems in the guest (daemon/vfs), or
+  // null for a machine without the mounts port.
+  virtual std::shared_ptr<vfs::FsServer> mounts() const { return nullptr; }
 };
 
 using MachinePtr = std::unique_ptr<Machine>;

@@ -18,6 +18,7 @@ std::string kernel_command_line(const QemuConfig& config) {
     for (std::size_t i = 0; i < config.layers.size(); ++i)
       cmdline += (i ? "," : "") + config.layers[i].name + ":" + config.layers[i].fs;
   }
+  if (!config.extra_kernel_args.empty()) cmdline += " " + config.extra_kernel_args;
   return cmdline;
 }
 
@@ -80,6 +81,7 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
   if (config.seccomp_sandbox) {
     add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
   }
+  args.insert(args.end(), config.extra_qemu_args.begin(), config.extra_qemu_args.end());
   return args;
 }
 

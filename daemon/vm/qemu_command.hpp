@@ -42,6 +42,11 @@ struct QemuConfig {
   int network_fd = -1;  // stack mode: QEMU's end of the frame stream (inherited)
   std::string guest_mac = kDefaultGuestMac;
   unsigned mtu = kDefaultMtu;
+  // For benchmarks that compare against a peer device (vm.hpp's VmSpec):
+  // appended after every other argument, and to the kernel command line.
+  // Nothing from a client ever reaches them.
+  std::vector<std::string> extra_qemu_args;
+  std::string extra_kernel_args;
 };
 
 std::vector<std::string> qemu_command_line(const QemuConfig& config);

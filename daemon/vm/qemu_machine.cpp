@@ -32,10 +32,12 @@ struct QemuMachine::Watch {
 };
 
 QemuMachine::QemuMachine(boost::asio::any_io_executor executor, std::shared_ptr<Vm> vm,
-                         std::shared_ptr<net::SandboxNetwork> network, std::string record_id,
+                         std::shared_ptr<net::SandboxNetwork> network, std::shared_ptr<vfs::FsServer> mounts,
+                         std::string record_id,
                          std::shared_ptr<service::RuntimeRecords> records, std::shared_ptr<MachineCount> count)
     : vm_(std::move(vm)),
       network_(std::move(network)),
+      mounts_(std::move(mounts)),
       record_id_(std::move(record_id)),
       records_(std::move(records)),
       count_(std::move(count)),
@@ -96,6 +98,8 @@ void QemuMachine::release(std::function<void()> gone) {
   watch_->grace.cancel();
   if (network_) network_->stop();
   network_.reset();
+  if (mounts_) mounts_->stop();
+  mounts_.reset();
   auto forget = [records = records_, id = record_id_, count = count_, gone = std::move(gone)]() mutable {
     auto finish = [count, gone = std::move(gone)]() mutable {
       count->released();

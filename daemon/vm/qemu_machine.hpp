@@ -2,9 +2,9 @@
 // network the factory attached to it and its runtime record.
 //
 // Release, whether by stop() or the destructor, goes: stop the network
-// (every flow's socket closes), kill QEMU, and once it has exited and been
-// reaped, remove the runtime record on the blocking worker; only then is the
-// machine gone. What the release needs is held by its own handlers, so it
+// (every flow's socket closes) and the mounts port, kill QEMU, and once it
+// has exited and been reaped, remove the runtime record on the blocking
+// worker; only then is the machine gone. What the release needs is held by its own handlers, so it
 // completes after this object is destroyed.
 //
 // A guest agent whose channel closes while QEMU goes on running is a lost
@@ -19,6 +19,7 @@
 
 #include "daemon/net/sandbox_network.hpp"
 #include "daemon/service/runtime_records.hpp"
+#include "daemon/vfs/fs_server.hpp"
 #include "daemon/vm/machine.hpp"
 #include "daemon/vm/vm.hpp"
 
@@ -38,7 +39,7 @@ class QemuMachine final : public Machine {
 
   // `records` may be null (no runtime record was written).
   QemuMachine(boost::asio::any_io_executor executor, std::shared_ptr<Vm> vm, std::shared_ptr<net::SandboxNetwork> network,
-              std::string record_id,
+              std::shared_ptr<vfs::FsServer> mounts, std::string record_id,
               std::shared_ptr<service::RuntimeRecords> records, std::shared_ptr<MachineCount> count);
   ~QemuMachine() override;
   QemuMachine(const QemuMachine&) = delete;
@@ -50,6 +51,7 @@ class QemuMachine final : public Machine {
   void assign(net::NetworkAssignment assignment) override;
   void stop(std::function<void()> gone) override;
   std::string network_stats() const override;
+  std::shared_ptr<vfs::FsServer> mounts() const override { return mounts_; }
 
  private:
   struct Watch;
@@ -57,6 +59,7 @@ class QemuMachine final : public Machine {
 
   std::shared_ptr<Vm> vm_;
   std::shared_ptr<net::SandboxNetwork> network_;
+  std::shared_ptr<vfs::FsServer> mounts_;
   std::string record_id_;
   std::shared_ptr<service::RuntimeRecords> records_;
   std::shared_ptr<MachineCount> count_;

@@ -10,6 +10,12 @@
 
 namespace sandboxd::vm {
 
+namespace {
+// The mounts port is the first (and only) extra port of a factory's machine.
+constexpr const char* kFsPortName = "sandbox.fs";
+constexpr std::size_t kFsPortIndex = 0;
+}  // namespace
+
 // One machine on its way up: what the spawn made, kept until both the boot
 // and the record's writing have finished.
 struct QemuMachineFactory::Boot {
@@ -43,6 +49,7 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
   spec.tsc_khz = settings_.tsc_khz;
   spec.network = settings_.network;
   spec.mtu = settings_.stack.mtu;
+  spec.extra_ports.push_back(std::string(kFsPortName));
 
   auto boot = std::make_shared<Boot>();
   boot->record_id = "vm-" + std::to_string(::getpid()) + "-" + std::to_string(next_serial_++);
@@ -50,7 +57,8 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
 
   // Hands the machine out once the boot is over and its record is on disk;
   // a failed boot leaves nothing behind.
-  auto finish = [records = records_, count = count_, executor = io_.get_executor()](const std::shared_ptr<Boot>& b) {
+  auto finish = [records = records_, count = count_, executor = io_.get_executor(),
+                 workers = vfs_workers_.get_executor()](const std::shared_ptr<Boot>& b) {
     if (!b->outcome || b->records_pending > 0) return;
     auto report = std::move(b->done);
     if (!report) return;
@@ -62,8 +70,9 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
     }
     auto vm = std::move(*outcome);
     b->outcome.reset();
-    report(MachinePtr(std::make_unique<QemuMachine>(executor, std::move(vm), std::move(b->network), b->record_id,
-                                                    records, count)));
+    auto mounts = vfs::FsServer::start(std::move(vm->extra_port(kFsPortIndex)), workers);
+    report(MachinePtr(std::make_unique<QemuMachine>(executor, std::move(vm), std::move(b->network), std::move(mounts),
+                                                    b->record_id, records, count)));
   };
 
   // Once per boot attempt (a retried boot is a new QEMU with a fresh link).

@@ -4,13 +4,17 @@
 // worker; the machine is handed out only once it is written), attaches the
 // sandbox network the moment QEMU starts (the guest asks DHCP before it says
 // hello) with the waiting policy until a sandbox assigns its own, and on a
-// failed boot releases all of it before reporting.
+// failed boot releases all of it before reporting. Every machine gets the
+// "sandbox.fs" port for host-controlled mounts (daemon/vfs), served as soon
+// as it boots; the providers' blocking file work runs on the factory's
+// worker threads.
 //
 // Used by the daemon's pool and by `sandboxd-host run` alike; `run` keeps no
 // runtime records (records is null).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -58,6 +62,9 @@ class QemuMachineFactory final : public MachineFactory {
   std::shared_ptr<service::RuntimeRecords> records_;
   std::shared_ptr<MachineCount> count_ = std::make_shared<MachineCount>();
   std::uint64_t next_serial_ = 1;
+  // Last, so that it is joined first: provider calls still queued finish
+  // before anything else the factory holds goes.
+  boost::asio::thread_pool vfs_workers_{2};
 };
 
 }  // namespace sandboxd::vm

@@ -77,6 +77,8 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
   config.network = spec.network;
   config.guest_mac = spec.guest_mac;
   config.mtu = spec.mtu;
+  config.extra_qemu_args = spec.extra_qemu_args;
+  config.extra_kernel_args = spec.extra_kernel_args;
   if (stack_link) {
     config.network_fd = pairs[link_index].guest;
     inherited.push_back(pairs[link_index].guest);

@@ -48,6 +48,12 @@ struct VmSpec {
   // hello. Runs again for each retried boot, with that boot's fresh Vm; a Vm
   // whose boot fails is destroyed, which closes its link.
   std::function<void(Vm&)> on_spawned;
+  // For benchmarks that compare against a peer device (a 9p or virtiofs
+  // share): QEMU arguments appended after all others, and words appended to
+  // the kernel command line. The daemon never sets them; nothing from a
+  // client reaches them.
+  std::vector<std::string> extra_qemu_args;
+  std::string extra_kernel_args;
 };
 
 enum class BootFailure { kSpawnFailed, kQemuExited, kDeadline };

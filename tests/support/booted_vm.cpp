@@ -25,6 +25,8 @@ BootedVm::BootedVm(BootOptions options) : launcher_(io_, {vm::AcceleratorRequest
   spec.extra_ports = options.extra_ports;
   spec.network = options.network;
   spec.on_spawned = options.on_spawned;
+  spec.extra_qemu_args = options.extra_qemu_args;
+  spec.extra_kernel_args = options.extra_kernel_args;
   std::string error;
   launcher_.launch(spec, [&](Expected<std::shared_ptr<vm::Vm>, vm::BootError> r) {
     if (r) vm_ = *r;

@@ -33,6 +33,9 @@ struct BootOptions {
   std::vector<std::string> extra_ports;
   vm::NetworkMode network = vm::NetworkMode::kNone;
   std::function<void(vm::Vm&)> on_spawned;
+  // For benchmarks against a peer device: vm.hpp's VmSpec has the same two.
+  std::vector<std::string> extra_qemu_args;
+  std::string extra_kernel_args;
 };
 
 class BootedVm {

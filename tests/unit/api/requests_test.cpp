@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <map>
+
 #include <boost/json/parse.hpp>
 
 #include "daemon/api/requests.hpp"
@@ -76,6 +78,70 @@ TEST_CASE("requests: sandbox.create checks every member's type and range") {
   CHECK(field_of(parse_create_sandbox(obj((many + "}}").c_str())).error()) == "labels");
   // null is the same as absent.
   CHECK(parse_create_sandbox(obj(R"({"cpus": null})")));
+}
+
+TEST_CASE("requests: sandbox.create's mounts: each type's members, files as text or base64, shape checks") {
+  auto ok = parse_create_sandbox(obj(R"({"mounts": {
+      "/workspace": {"type": "host", "path": "/srv/agents/42"},
+      "/ref": {"type": "host", "path": "/srv/ref", "read_only": true},
+      "/cfg": {"type": "memory", "size_mib": 8, "files": {
+          "a.txt": "text\n", "bin/run": {"text": "#!/bin/sh\n", "mode": 493}, "b.bin": {"base64": "AAEC/w=="},
+          "c": {"base64": "YQ=="}, "d": {"base64": ""}}}}})"));
+  REQUIRE(ok);
+  REQUIRE(ok->mounts.size() == 3);
+  std::map<std::string, sandboxd::session::MountParams> by_path;
+  for (const auto& m : ok->mounts) by_path[m.path] = m;
+  CHECK(by_path["/workspace"].type == sandboxd::session::MountType::kHost);
+  CHECK(by_path["/workspace"].host_path == "/srv/agents/42");
+  CHECK_FALSE(by_path["/workspace"].read_only);
+  CHECK(by_path["/ref"].read_only);
+  const auto& cfg = by_path["/cfg"];
+  CHECK(cfg.type == sandboxd::session::MountType::kMemory);
+  CHECK(cfg.size_mib == 8);
+  std::map<std::string, sandboxd::session::MountFileParams> files;
+  for (const auto& f : cfg.files) files[f.path] = f;
+  CHECK(files["a.txt"].contents == "text\n");
+  CHECK(files["a.txt"].mode == 0644);
+  CHECK(files["bin/run"].mode == 0755);
+  CHECK(files["b.bin"].contents == std::string("\x00\x01\x02\xff", 4));
+  CHECK(files["c"].contents == "a");
+  CHECK(files["d"].contents.empty());
+
+  CHECK(parse_create_sandbox(obj("{}"))->mounts.empty());
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"mounts": []})", "mounts"},
+      {R"({"mounts": {"/w": "host"}})", "mounts./w"},
+      {R"({"mounts": {"/w": {}}})", "mounts./w.type"},
+      {R"({"mounts": {"/w": {"type": "nfs"}}})", "mounts./w.type"},
+      {R"({"mounts": {"/w": {"type": "host"}}})", "mounts./w.path"},
+      {R"({"mounts": {"/w": {"type": "host", "path": 7}}})", "mounts./w.path"},
+      {R"({"mounts": {"/w": {"type": "host", "path": "/x", "files": {}}}})", "mounts./w"},
+      {R"({"mounts": {"/w": {"type": "memory", "path": "/x"}}})", "mounts./w.path"},
+      {R"({"mounts": {"/w": {"type": "memory", "colour": 1}}})", "mounts./w"},
+      {R"({"mounts": {"/w": {"type": "memory", "read_only": "yes"}}})", "mounts./w.read_only"},
+      {R"({"mounts": {"/w": {"type": "memory", "size_mib": 0}}})", "mounts./w.size_mib"},
+      {R"({"mounts": {"/w": {"type": "memory", "size_mib": 4096}}})", "mounts./w.size_mib"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": []}}})", "mounts./w.files"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": 7}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {"text": "x", "base64": "eA=="}}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {}}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {"base64": "abc"}}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {"base64": "a*c="}}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {"text": "x", "mode": 4096}}}}})", "mounts./w.files.a"},
+      {R"({"mounts": {"/w": {"type": "memory", "files": {"a": {"text": "x", "owner": 0}}}}})", "mounts./w.files.a"},
+  };
+  for (const auto& [text, field] : refused) {
+    INFO(text);
+    auto r = parse_create_sandbox(obj(text));
+    REQUIRE_FALSE(r);
+    CHECK(field_of(r.error()) == field);
+  }
+  std::string many = R"({"mounts": {)";
+  for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"/m" + std::to_string(i) + R"(": {"type": "memory"})";
+  many += "}}";
+  auto too_many = parse_create_sandbox(obj(many.c_str()));
+  REQUIRE_FALSE(too_many);
+  CHECK(field_of(too_many.error()) == "mounts");
 }
 
 TEST_CASE("requests: exec.start takes argv or shell, never both, and a checked pty") {

@@ -14,6 +14,7 @@ token_file = /etc/sandboxd/token
 image_store = /srv/sandboxd/images
 token = 0123456789abcdef0123
 allowed_origins = https://app.example.com, http://localhost:3000
+allowed_host_roots = /srv//agents/, /data/shared
 image = python-3.11
 pool_size = 0
 default_cpus = 2

@@ -94,6 +94,7 @@ TEST_CASE("config: the table has each key once, in the reference's order") {
                                            "max_retained_execs",
                                            "default_lifetime_s",
                                            "default_idle_timeout_s",
+                                           "allowed_host_roots",
                                            "accelerator",
                                            "network",
                                            "egress",
@@ -138,6 +139,7 @@ TEST_CASE("config: every value shows as the file spells it and parses back") {
     CHECK(s.show(*c) != s.default_text());
   }
   CHECK(find_setting("allowed_origins")->show(*c) == "https://app.example.com, http://localhost:3000");
+  CHECK(find_setting("allowed_host_roots")->show(*c) == "/srv/agents, /data/shared");
   CHECK(find_setting("exec_log_bytes")->show(*c) == "32M");
   CHECK(find_setting("exec_retention_s")->show(*c) == "15m");
   CHECK(find_setting("default_idle_timeout_s")->show(*c) == "0s");
@@ -172,14 +174,14 @@ TEST_CASE("config: the flags of serve are the table's") {
                                                     {"--socket", "socket_path"},
                                                     {"--runtime-dir", "runtime_dir"},
                                                     {"--token-file", "token_file"}, {"--image-store", "image_store"},
-                                                    {"--allow-origin", "allowed_origins"},
+                                                    {"--allow-origin", "allowed_origins"}, {"--allow-host-root", "allowed_host_roots"},
                                                     {"--image", "image"},
                                                     {"--pool-size", "pool_size"},
                                                     {"--accel", "accelerator"},
                                                     {"--network", "network"},
                                                     {"--egress", "egress"},
                                                     {"--log-level", "log_level"}});
-  for (const auto& s : setting_table()) CHECK(s.flag_repeats == (s.key == "allowed_origins"));
+  for (const auto& s : setting_table()) CHECK(s.flag_repeats == (s.key == "allowed_origins" || s.key == "allowed_host_roots"));
 }
 
 TEST_CASE("config: each flag sets its setting") {

@@ -114,6 +114,25 @@ TEST_CASE("qemu command: network stack hands QEMU the inherited fd as a stream n
   CHECK(has_flag(args, "-sandbox"));
 }
 
+
+TEST_CASE("qemu command: a benchmark's extra arguments come last, its kernel words at the command line's end") {
+  QemuConfig c;
+  c.tsc_khz = 2596130;
+  c.extra_qemu_args = {"-device", "virtio-9p-device,fsdev=fsb,mount_tag=bench"};
+  c.extra_kernel_args = "sandbox.modules=9p,9pnet_virtio";
+  auto args = qemu_command_line(c);
+  REQUIRE(args.size() >= 2);
+  CHECK(args[args.size() - 2] == "-device");
+  CHECK(args.back() == "virtio-9p-device,fsdev=fsb,mount_tag=bench");
+  std::string cmdline = kernel_command_line(c);
+  CHECK(cmdline.ends_with(" tsc_early_khz=2596130 sandbox.modules=9p,9pnet_virtio"));
+  CHECK(has_pair(args, "-append", cmdline));
+  // None by default: the command line is as it was.
+  QemuConfig plain;
+  plain.tsc_khz = 2596130;
+  CHECK(kernel_command_line(plain).ends_with("tsc_early_khz=2596130"));
+  CHECK(qemu_command_line(plain).back().starts_with("on,"));  // -sandbox's value is last
+}
 TEST_CASE("network mode: names are parsed strictly and round-trip") {
   for (auto m : {NetworkMode::kNone, NetworkMode::kSlirp, NetworkMode::kStack})
     CHECK(kNetworkModeNames.parse(to_string(m)) == m);
