@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kUpperFs = "/overlay";
+constexpr const char* kUpperDiskSerial = "upper";
 // Mounted in the initramfs before the switch and moved, not remounted, so
 // whatever already uses them (the console, the DHCP lease's files) carries on.
 constexpr const char* kCarriedMounts[] = {"/proc", "/sys", "/dev", "/run", "/tmp"};
@@ -88,6 +89,23 @@ std::optional<LayerList> layers_from_cmdline(std::string_view cmdline) {
   return std::nullopt;
 }
 
+Expected<UpperStore, std::string> upper_store_from_cmdline(std::string_view cmdline) {
+  constexpr std::string_view kKey = "sandbox.upper=";
+  UpperStore store = UpperStore::kTmpfs;
+  while (!cmdline.empty()) {
+    std::size_t space = cmdline.find(' ');
+    std::string_view word = cmdline.substr(0, space);
+    cmdline = space == std::string_view::npos ? std::string_view{} : cmdline.substr(space + 1);
+    while (!word.empty() && (word.back() == '\n' || word.back() == '\r')) word.remove_suffix(1);
+    if (!word.starts_with(kKey)) continue;
+    std::string_view value = word.substr(kKey.size());
+    if (value == "disk") store = UpperStore::kDisk;
+    else if (value == "tmpfs") store = UpperStore::kTmpfs;
+    else return Unexpected{"sandbox.upper: expected disk or tmpfs, not '" + std::string(value.substr(0, 32)) + "'"};
+  }
+  return store;
+}
+
 std::string layer_dir(std::size_t i) { return "/layers/" + std::to_string(i); }
 
 std::string overlay_options(std::size_t layer_count, const std::string& upper, const std::string& work) {
@@ -115,7 +133,7 @@ std::map<std::string, std::string> block_devices_by_serial(const std::string& sy
   return devices;
 }
 
-Expected<void, std::string> enter_layered_root(const std::vector<LayerSpec>& layers) {
+Expected<void, std::string> enter_layered_root(const std::vector<LayerSpec>& layers, UpperStore upper_store) {
   if (layers.empty()) return Unexpected{std::string("the image lists no layers")};
 
   // The disks were probed when virtio_blk loaded, but their /dev nodes and
@@ -124,11 +142,12 @@ Expected<void, std::string> enter_layered_root(const std::vector<LayerSpec>& lay
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     devices = block_devices_by_serial("/sys/block");
-    bool all = true;
-    for (std::size_t i = 0; i < layers.size() && all; ++i) {
-      auto it = devices.find("layer" + std::to_string(i));
-      all = it != devices.end() && ::access(("/dev/" + it->second).c_str(), F_OK) == 0;
-    }
+    auto present = [&](const std::string& serial) {
+      auto it = devices.find(serial);
+      return it != devices.end() && ::access(("/dev/" + it->second).c_str(), F_OK) == 0;
+    };
+    bool all = upper_store != UpperStore::kDisk || present(kUpperDiskSerial);
+    for (std::size_t i = 0; i < layers.size() && all; ++i) all = present("layer" + std::to_string(i));
     if (all) break;
     if (std::chrono::steady_clock::now() > give_up)
       return Unexpected{"the layer disks did not appear within 10 s (" + std::to_string(devices.size()) +
@@ -145,8 +164,16 @@ Expected<void, std::string> enter_layered_root(const std::vector<LayerSpec>& lay
   }
 
   ::mkdir(kUpperFs, 0755);
-  if (::mount("upper", kUpperFs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+  if (upper_store == UpperStore::kDisk) {
+    // Made by the daemon's mke2fs on a new sparse file: its inode tables read
+    // as zeros already, so there is nothing to initialise in the background.
+    // discard gives what the sandbox deletes back to the host's file system.
+    std::string device = "/dev/" + devices.at(kUpperDiskSerial);
+    if (::mount(device.c_str(), kUpperFs, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "discard,noinit_itable") != 0)
+      return Unexpected{errno_text("mount the writable layer's disk (" + device + ", ext4)")};
+  } else if (::mount("upper", kUpperFs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
     return Unexpected{errno_text("mount the writable layer's tmpfs")};
+  }
   std::string upper = std::string(kUpperFs) + "/upper", work = std::string(kUpperFs) + "/work";
   ::mkdir(upper.c_str(), 0755);
   ::mkdir(work.c_str(), 0755);

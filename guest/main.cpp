@@ -101,8 +101,12 @@ void close_on_exec_all_but(int keep) {
     if (layers && !*layers) {
       log("layer list: " + layers->error() + "; serving from the initramfs");
     } else if (layers) {
-      if (auto entered = enter_layered_root(**layers); !entered)
+      auto upper = upper_store_from_cmdline(read_file("/proc/cmdline"));
+      if (!upper) {
+        log(upper.error() + "; serving from the initramfs");
+      } else if (auto entered = enter_layered_root(**layers, *upper); !entered) {
         log("cannot boot into the image's root: " + entered.error() + "; serving from the initramfs");
+      }
     }
   } catch (...) {
     log("setting the system up failed; serving anyway");

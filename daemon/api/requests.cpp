@@ -321,6 +321,13 @@ Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json
   auto disk = optional_uint(m, "disk_mib", 16, 1u << 20);
   if (!disk) return Unexpected{disk.error()};
   if (*disk) p.disk_mib = static_cast<unsigned>(**disk);
+  auto backing = optional_string(m, "disk_backing", 16);
+  if (!backing) return Unexpected{backing.error()};
+  if (*backing) {
+    auto parsed = session::kDiskBackingNames.parse(**backing);
+    if (!parsed) return bad("disk_backing", "expected \"memory\" or \"file\"");
+    p.disk_backing = *parsed;
+  }
   auto env = optional_env(m, "env");
   if (!env) return Unexpected{env.error()};
   p.env = std::move(*env);

@@ -34,6 +34,7 @@ json::object to_json(const session::SandboxInfo& s) {
   o["boot_ms"] = s.boot_ms;
   if (s.disk_mib) o["disk_mib"] = s.disk_mib;
   else o["disk_mib"] = nullptr;
+  o["disk_backing"] = session::to_string(s.disk_backing);
   if (s.disk) o["disk"] = {{"size", s.disk->size}, {"used", s.disk->used}, {"available", s.disk->available}};
   json::object mounts;
   for (const auto& m : s.mounts) {

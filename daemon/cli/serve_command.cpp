@@ -173,6 +173,7 @@ int serve_command(const ServeOptions& options) {
   machine_settings.stack = net_setup->stack;
   // Pooled machines deny all egress until a sandbox gives them its policy.
   machine_settings.waiting_policy = std::move(*waiting_policy);
+  machine_settings.disk_dir = config.runtime.disk_dir.empty() ? service::default_disk_dir() : config.runtime.disk_dir;
   vm::QemuMachineFactory factory(io, launcher, machine_settings, records);
   vm::VmPool pool(io, factory, config.pool);
 

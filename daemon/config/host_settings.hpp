@@ -35,6 +35,7 @@ struct AccessConfig {
 struct RuntimeConfig {
   std::filesystem::path dir;  // empty: the default for the user (service/runtime_dir.hpp)
   std::filesystem::path image_store;  // empty: images/ in the state dir (beside the default token file)
+  std::filesystem::path disk_dir;     // empty: disks/ in the state dir
   friend bool operator==(const RuntimeConfig&, const RuntimeConfig&) = default;
 };
 

@@ -91,6 +91,11 @@ std::vector<Setting> make_table() {
               "where the images sandbox.checkpoint makes are kept (searched after the other image roots); empty: "
               "images in the state dir, /var/lib/sandboxd/images as root",
               {.flag = "--image-store"}),
+      setting("disk_dir", member(&DaemonConfig::runtime, &RuntimeConfig::disk_dir), absolute_path(),
+              "where writable layers in files are made (nameless sparse files: their space comes back when the "
+              "sandbox ends, even after a crash); not a tmpfs; empty: disks in the state dir, /var/lib/sandboxd/disks "
+              "as root",
+              {.flag = "--disk-dir"}),
       setting("token", member(&DaemonConfig::access, &AccessConfig::token), token(),
               "the token itself, used instead of token_file; a config file holding one must be readable by its "
               "owner only"),
@@ -109,6 +114,11 @@ std::vector<Setting> make_table() {
               "the most vCPUs a sandbox may ask for", kHello),
       setting("max_memory_mib", member(&DaemonConfig::service, &ServiceConfig::max_memory_mib), integer(64, 65536),
               "the most memory (MiB) a sandbox may ask for", kHello),
+      setting("default_file_disk_mib", member(&DaemonConfig::service, &ServiceConfig::default_file_disk_mib),
+              integer(16, 1 << 20), "the size (MiB) of a writable layer in a file when the create gives no disk_mib; "
+              "at most max_disk_mib"),
+      setting("max_disk_mib", member(&DaemonConfig::service, &ServiceConfig::max_disk_mib), integer(16, 1 << 20),
+              "the largest writable layer in a file (disk_backing \"file\", MiB) a sandbox may ask for", kHello),
       setting("max_sandboxes_per_token", member(&DaemonConfig::service, &ServiceConfig::max_sandboxes_per_token),
               integer(1, 10000), "sandboxes one token may hold at once", kHello),
       setting("max_frame_bytes", member(&DaemonConfig::connection, &ConnectionConfig::max_frame_bytes),

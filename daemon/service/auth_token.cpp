@@ -185,6 +185,11 @@ fs::path default_image_store() {
   return token.empty() ? fs::path() : token.parent_path() / "images";
 }
 
+fs::path default_disk_dir() {
+  fs::path token = default_token_file();
+  return token.empty() ? fs::path() : token.parent_path() / "disks";
+}
+
 fs::path default_token_file() {
   if (::geteuid() == 0) return "/var/lib/sandboxd/token";
   // The XDG spec has relative paths in its variables ignored.

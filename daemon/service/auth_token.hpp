@@ -45,6 +45,9 @@ std::filesystem::path default_token_file();
 // <state dir>/images, beside the token: where checkpoint images are kept
 // unless `image_store` says otherwise. Empty as default_token_file is.
 std::filesystem::path default_image_store();
+// <state dir>/disks: where file-backed writable layers are made unless
+// `disk_dir` says otherwise (never the runtime dir, usually a tmpfs).
+std::filesystem::path default_disk_dir();
 
 // Whether `presented` equals `expected`, taking the same time whatever the
 // content. An empty `expected` matches nothing.

@@ -14,10 +14,19 @@
 #include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
+#include "protocol/enum_names.hpp"
 
 namespace sandboxd::session {
 
 using Labels = std::map<std::string, std::string>;
+
+// Where a layered sandbox's writable layer lives: a tmpfs in the guest's
+// memory, or an ext4 file system in a sparse file on the host
+// (vm/writable_disk.hpp), which a sandbox's writes do not hold in memory.
+enum class DiskBacking { kMemory, kFile };
+inline constexpr auto kDiskBackingNames = make_enum_names(EnumName<DiskBacking>{DiskBacking::kMemory, "memory"},
+                                                          EnumName<DiskBacking>{DiskBacking::kFile, "file"});
+inline std::string_view to_string(DiskBacking b) { return kDiskBackingNames.name(b); }
 
 // One file a `memory` mount starts with.
 struct MountFileParams {
@@ -42,9 +51,11 @@ struct CreateSandboxParams {
   std::optional<std::string> image;
   std::optional<unsigned> cpus;
   std::optional<unsigned> memory_mib;
-  // The size of the writable layer (a tmpfs in guest memory), at most
-  // memory_mib; unset: half the memory, the tmpfs default.
+  // The size of the writable layer: in memory at most memory_mib, unset half
+  // the memory (the tmpfs default); in a file at most max_disk_mib, unset
+  // ServiceConfig::default_file_disk_mib.
   std::optional<unsigned> disk_mib;
+  std::optional<DiskBacking> disk_backing;  // unset: memory
   std::vector<std::string> env;  // NAME=value, for every exec
   Labels labels;
   std::optional<std::uint32_t> lifetime_s;      // 0: none

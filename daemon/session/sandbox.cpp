@@ -239,6 +239,7 @@ SandboxInfo Sandbox::info() const {
   info.boot_ms = boot_ms_;
   info.execs_running = running_.size();
   info.disk_mib = settings_.disk_mib;
+  info.disk_backing = settings_.disk_backing;
   info.mounts = settings_.mounts;
   return info;
 }

@@ -42,6 +42,7 @@ struct SandboxSettings {
   unsigned cpus = 1;
   unsigned memory_mib = 256;
   unsigned disk_mib = 0;  // 0: the image's default
+  DiskBacking disk_backing = DiskBacking::kMemory;
   std::vector<MountInfo> mounts;  // as asked for; mounted once the machine is up
   std::vector<std::string> env;  // NAME=value, for every exec
   Labels labels;

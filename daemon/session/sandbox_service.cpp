@@ -81,11 +81,21 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
                                                                        " is above max_memory_mib " +
                                                                        std::to_string(config_.max_memory_mib))});
   }
-  s.disk_mib = params.disk_mib.value_or(0);
-  if (s.disk_mib > s.memory_mib)
-    return done(Unexpected{Error::bad_request(
-        "disk_mib", "at most memory_mib (" + std::to_string(s.memory_mib) +
-                        "): the writable layer is a tmpfs in the guest's memory")});
+  s.disk_backing = params.disk_backing.value_or(DiskBacking::kMemory);
+  if (s.disk_backing == DiskBacking::kFile) {
+    s.disk_mib = params.disk_mib.value_or(std::min(config_.default_file_disk_mib, config_.max_disk_mib));
+    if (s.disk_mib > config_.max_disk_mib)
+      return done(Unexpected{Error::limit_exceeded("max_disk_mib", "disk_mib " + std::to_string(s.disk_mib) +
+                                                                       " is above max_disk_mib " +
+                                                                       std::to_string(config_.max_disk_mib))});
+  } else {
+    s.disk_mib = params.disk_mib.value_or(0);
+    if (s.disk_mib > s.memory_mib)
+      return done(Unexpected{Error::bad_request(
+          "disk_mib", "at most memory_mib (" + std::to_string(s.memory_mib) +
+                          "): the writable layer is a tmpfs in the guest's memory (disk_backing \"file\" puts it on "
+                          "the host's disk)")});
+  }
   if (unsigned owned = active_sandboxes_of(owner); owned >= config_.max_sandboxes_per_token) {
     return done(Unexpected{Error::limit_exceeded(
         "max_sandboxes_per_token",
@@ -106,6 +116,9 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
   s.id = new_sandbox_id();
 
   vm::MachineShape shape{s.image, s.cpus, s.memory_mib};
+  // A disk is made with its machine, so such a sandbox's machine is its own
+  // (a pool only warms the shapes it is asked to keep).
+  if (s.disk_backing == DiskBacking::kFile) shape.disk_file_mib = s.disk_mib;
   auto sandbox = std::make_shared<Sandbox>(io_, std::move(s));
   sandboxes_[sandbox->id()] = sandbox;
   sandbox->begin([this, alive = alive_](Sandbox& ended) {
@@ -213,7 +226,8 @@ void SandboxService::set_up(const SandboxPtr& sandbox, std::vector<vfs::MountSpe
     if (!server) return answer(Unexpected{Error{ErrorCode::kUnavailable, "this machine cannot mount file systems"}});
     mount_all(server, std::move(mounts), std::move(answer));
   };
-  if (sandbox->info().disk_mib == 0) return mount({});
+  // A file-backed layer has its size from birth; a tmpfs one is sized here.
+  if (sandbox->info().disk_mib == 0 || sandbox->info().disk_backing == DiskBacking::kFile) return mount({});
   size_disk(sandbox, std::move(mount));
 }
 

@@ -20,6 +20,10 @@ struct ServiceConfig {
   unsigned max_cpus = 4;
   unsigned max_memory_mib = 4096;
   unsigned max_sandboxes_per_token = 16;
+  // A writable layer in a file (disk_backing "file"): its size unless the
+  // create says, and the most it may ask for.
+  unsigned default_file_disk_mib = 4096;
+  unsigned max_disk_mib = 65536;
   std::uint32_t default_lifetime_s = 3600;     // 0: none
   std::uint32_t default_idle_timeout_s = 600;  // 0: none
   net::EgressMode default_egress = net::EgressMode::kDenyAll;

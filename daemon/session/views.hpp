@@ -64,6 +64,7 @@ struct SandboxInfo {
   std::int64_t boot_ms = 0;
   std::size_t execs_running = 0;
   unsigned disk_mib = 0;  // the writable layer's size; 0: the default, half the memory
+  DiskBacking disk_backing = DiskBacking::kMemory;
   // Measured in the guest when asked for (sandbox.get): the file system of
   // its root (the writable layer, in a layered image).
   std::optional<DiskUsage> disk;

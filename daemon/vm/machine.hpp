@@ -60,6 +60,9 @@ struct MachineShape {
   std::string image;
   unsigned cpus = 1;
   unsigned memory_mib = 256;
+  // 0: the writable layer is a tmpfs in guest memory. Otherwise it is an
+  // ext4 disk of this many MiB made for the machine (writable_disk.hpp).
+  unsigned disk_file_mib = 0;
   auto operator<=>(const MachineShape&) const = default;
 };
 

@@ -18,6 +18,8 @@ std::string kernel_command_line(const QemuConfig& config) {
     for (std::size_t i = 0; i < config.layers.size(); ++i)
       cmdline += (i ? "," : "") + config.layers[i].name + ":" + config.layers[i].fs;
   }
+  // Debian's kernels have ext4 built in: no module to ask for.
+  if (config.writable_disk_fd >= 0) cmdline += " sandbox.upper=disk";
   if (!config.extra_kernel_args.empty()) cmdline += " " + config.extra_kernel_args;
   return cmdline;
 }
@@ -57,6 +59,17 @@ std::vector<std::string> qemu_command_line(const QemuConfig& config) {
     add({"-drive", "file=" + qemu_option_value(config.layers[i].file.string()) +
                        ",if=none,format=raw,readonly=on,id=" + id,
          "-device", "virtio-blk-device,drive=" + id + ",serial=" + id});
+  }
+  if (config.writable_disk_fd >= 0) {
+    // Handed over as an inherited fd, as the file has no name: QEMU opens it
+    // again through /proc (an fd set would not do: QEMU also opens its
+    // drives read-only, which a read-write fd in a set refuses).
+    // discard=unmap: what the guest deletes is given back to the host.
+    // werror/rerror=report: a host error reaches the guest as EIO instead of
+    // pausing the VM (QEMU's default for ENOSPC).
+    add({"-drive", "file=/proc/self/fd/" + std::to_string(config.writable_disk_fd) +
+                       ",if=none,format=raw,discard=unmap,werror=report,rerror=report,id=upper",
+         "-device", std::string("virtio-blk-device,drive=upper,serial=") + kWritableDiskSerial});
   }
   add({"-chardev", "socket,id=console,fd=" + std::to_string(config.console_fd), "-serial", "chardev:console"});
   add({"-device", "virtio-serial-device,max_ports=4"});

@@ -17,6 +17,7 @@
 #include "daemon/vm/accelerator.hpp"
 #include "daemon/vm/image_layers.hpp"
 #include "daemon/vm/network_mode.hpp"
+#include "daemon/vm/writable_disk.hpp"
 
 namespace sandboxd::vm {
 
@@ -45,6 +46,9 @@ struct QemuConfig {
   // For benchmarks that compare against a peer device (vm.hpp's VmSpec):
   // appended after every other argument, and to the kernel command line.
   // Nothing from a client ever reaches them.
+  // An inherited read-write fd: the writable layer's disk (writable_disk.hpp),
+  // attached with the serial the guest looks for; -1: a tmpfs in the guest.
+  int writable_disk_fd = -1;
   std::vector<std::string> extra_qemu_args;
   std::string extra_kernel_args;
 };

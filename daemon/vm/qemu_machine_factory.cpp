@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/vm/guest_image.hpp"
+#include "daemon/vm/writable_disk.hpp"
 
 namespace sandboxd::vm {
 
@@ -54,11 +55,36 @@ void QemuMachineFactory::create(const MachineShape& shape, Created done) {
   auto boot = std::make_shared<Boot>();
   boot->record_id = "vm-" + std::to_string(::getpid()) + "-" + std::to_string(next_serial_++);
   boot->done = std::move(done);
+  if (shape.disk_file_mib == 0) return launch(std::move(spec), std::move(boot));
+
+  if (image->layers.empty()) {
+    boost::asio::post(io_, [boot, name = image->name] {
+      boot->done(Unexpected{"image '" + name + "' has no writable layer to put on a disk (it is not layered)"});
+    });
+    return;
+  }
+  if (settings_.disk_dir.empty()) {
+    boost::asio::post(io_, [boot] { boot->done(Unexpected{std::string("no disk directory is configured")}); });
+    return;
+  }
+  boost::asio::post(workers_, [this, alive = alive_, executor = io_.get_executor(), dir = settings_.disk_dir,
+                               mib = shape.disk_file_mib, spec = std::move(spec), boot]() mutable {
+    auto disk = WritableDisk::make(dir, mib);
+    boost::asio::post(executor, [this, alive, disk = std::move(disk), spec = std::move(spec), boot]() mutable {
+      if (!*alive) return;
+      if (!disk) return boot->done(Unexpected{"the writable layer's disk: " + disk.error()});
+      spec.writable_disk = std::move(*disk);
+      launch(std::move(spec), std::move(boot));
+    });
+  });
+}
+
+void QemuMachineFactory::launch(VmSpec spec, std::shared_ptr<Boot> boot) {
 
   // Hands the machine out once the boot is over and its record is on disk;
   // a failed boot leaves nothing behind.
   auto finish = [records = records_, count = count_, executor = io_.get_executor(),
-                 workers = vfs_workers_.get_executor()](const std::shared_ptr<Boot>& b) {
+                 workers = workers_.get_executor()](const std::shared_ptr<Boot>& b) {
     if (!b->outcome || b->records_pending > 0) return;
     auto report = std::move(b->done);
     if (!report) return;

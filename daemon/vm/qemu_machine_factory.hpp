@@ -7,7 +7,8 @@
 // failed boot releases all of it before reporting. Every machine gets the
 // "sandbox.fs" port for host-controlled mounts (daemon/vfs), served as soon
 // as it boots; the providers' blocking file work runs on the factory's
-// worker threads.
+// worker threads. A shape with a disk (disk_file_mib) gets its writable
+// layer made on those threads too (writable_disk.hpp), before QEMU starts.
 //
 // Used by the daemon's pool and by `sandboxd-host run` alike; `run` keeps no
 // runtime records (records is null).
@@ -40,12 +41,15 @@ struct QemuMachineSettings {
   net::StackConfig stack;  // its mtu is the NIC's
   // The policy of a machine's network until a sandbox assigns its own.
   net::EgressPolicy waiting_policy;
+  // Where file-backed writable layers are made (writable_disk.hpp).
+  std::filesystem::path disk_dir;
 };
 
 class QemuMachineFactory final : public MachineFactory {
  public:
   QemuMachineFactory(boost::asio::io_context& io, VmLauncher& launcher, QemuMachineSettings settings,
                      std::shared_ptr<service::RuntimeRecords> records);
+  ~QemuMachineFactory() override { *alive_ = false; }
 
   void create(const MachineShape& shape, Created done) override;
 
@@ -55,6 +59,7 @@ class QemuMachineFactory final : public MachineFactory {
 
  private:
   struct Boot;
+  void launch(VmSpec spec, std::shared_ptr<Boot> boot);
 
   boost::asio::io_context& io_;
   VmLauncher& launcher_;
@@ -62,9 +67,10 @@ class QemuMachineFactory final : public MachineFactory {
   std::shared_ptr<service::RuntimeRecords> records_;
   std::shared_ptr<MachineCount> count_ = std::make_shared<MachineCount>();
   std::uint64_t next_serial_ = 1;
-  // Last, so that it is joined first: provider calls still queued finish
-  // before anything else the factory holds goes.
-  boost::asio::thread_pool vfs_workers_{2};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Last, so that it is joined first: provider calls and disks still queued
+  // finish before anything else the factory holds goes.
+  boost::asio::thread_pool workers_{2};
 };
 
 }  // namespace sandboxd::vm

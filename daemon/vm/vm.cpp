@@ -79,6 +79,10 @@ void Vm::boot(asio::io_context& io, const VmSpec& spec, BootCallback done) {
   config.mtu = spec.mtu;
   config.extra_qemu_args = spec.extra_qemu_args;
   config.extra_kernel_args = spec.extra_kernel_args;
+  if (spec.writable_disk) {
+    config.writable_disk_fd = spec.writable_disk->fd();
+    inherited.push_back(spec.writable_disk->fd());
+  }
   if (stack_link) {
     config.network_fd = pairs[link_index].guest;
     inherited.push_back(pairs[link_index].guest);

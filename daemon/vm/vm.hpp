@@ -23,6 +23,7 @@
 #include "daemon/vm/network_mode.hpp"
 #include "daemon/vm/output_tail.hpp"
 #include "daemon/vm/qemu_process.hpp"
+#include "daemon/vm/writable_disk.hpp"
 
 namespace sandboxd::vm {
 
@@ -48,6 +49,9 @@ struct VmSpec {
   // hello. Runs again for each retried boot, with that boot's fresh Vm; a Vm
   // whose boot fails is destroyed, which closes its link.
   std::function<void(Vm&)> on_spawned;
+  // The writable layer on a disk instead of a tmpfs (a layered image only).
+  // Shared: a retried boot attaches the same, still empty, disk.
+  std::shared_ptr<WritableDisk> writable_disk;
   // For benchmarks that compare against a peer device (a 9p or virtiofs
   // share): QEMU arguments appended after all others, and words appended to
   // the kernel command line. The daemon never sets them; nothing from a

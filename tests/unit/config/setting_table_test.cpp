@@ -78,6 +78,7 @@ TEST_CASE("config: the table has each key once, in the reference's order") {
                                            "runtime_dir",
                                            "token_file",
                                            "image_store",
+                                           "disk_dir",
                                            "token",
                                            "allowed_origins",
                                            "image",
@@ -86,6 +87,8 @@ TEST_CASE("config: the table has each key once, in the reference's order") {
                                            "default_memory_mib",
                                            "max_cpus",
                                            "max_memory_mib",
+                                           "default_file_disk_mib",
+                                           "max_disk_mib",
                                            "max_sandboxes_per_token",
                                            "max_frame_bytes",
                                            "max_pending_requests",
@@ -173,7 +176,7 @@ TEST_CASE("config: the flags of serve are the table's") {
   CHECK(flags == std::map<std::string, std::string>{{"--listen", "listen"},
                                                     {"--socket", "socket_path"},
                                                     {"--runtime-dir", "runtime_dir"},
-                                                    {"--token-file", "token_file"}, {"--image-store", "image_store"},
+                                                    {"--token-file", "token_file"}, {"--image-store", "image_store"}, {"--disk-dir", "disk_dir"},
                                                     {"--allow-origin", "allowed_origins"}, {"--allow-host-root", "allowed_host_roots"},
                                                     {"--image", "image"},
                                                     {"--pool-size", "pool_size"},
@@ -261,7 +264,8 @@ TEST_CASE("config: serve --help shows each flag's doc line from the table") {
 TEST_CASE("config: the hello reports its limits under their config keys") {
   auto limits = hello_limits(DaemonConfig{});
   CHECK(boost::json::serialize(limits) ==
-        R"({"max_cpus":4,"max_memory_mib":4096,"max_sandboxes_per_token":16,"max_frame_bytes":1048576,)"
+        R"({"max_cpus":4,"max_memory_mib":4096,"max_disk_mib":65536,"max_sandboxes_per_token":16,)"
+        R"("max_frame_bytes":1048576,)"
         R"("max_pending_requests":64,"max_sandboxes":16})");
   auto c = parse_daemon_config("max_sandboxes_per_token = 3\nmax_frame_bytes = 2K\n");
   REQUIRE(c);
@@ -273,8 +277,8 @@ TEST_CASE("config: the hello reports its limits under their config keys") {
   std::set<std::string> in_hello;
   for (const auto& s : setting_table())
     if (s.in_hello) in_hello.emplace(s.key);
-  CHECK(in_hello == std::set<std::string>{"max_cpus", "max_memory_mib", "max_sandboxes_per_token", "max_frame_bytes",
-                                          "max_pending_requests"});
+  CHECK(in_hello == std::set<std::string>{"max_cpus", "max_memory_mib", "max_disk_mib", "max_sandboxes_per_token",
+                                          "max_frame_bytes", "max_pending_requests"});
 }
 
 TEST_CASE("config: the reference document matches the settings table") {

@@ -1,3 +1,5 @@
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -9,6 +11,7 @@
 #include "daemon/vm/host_tsc.hpp"
 #include "daemon/vm/network_mode.hpp"
 #include "daemon/vm/qemu_command.hpp"
+#include "daemon/vm/writable_disk.hpp"
 
 using namespace sandboxd::vm;
 
@@ -133,6 +136,43 @@ TEST_CASE("qemu command: a benchmark's extra arguments come last, its kernel wor
   CHECK(kernel_command_line(plain).ends_with("tsc_early_khz=2596130"));
   CHECK(qemu_command_line(plain).back().starts_with("on,"));  // -sandbox's value is last
 }
+TEST_CASE("qemu command: a writable disk goes in as an inherited fd, with its serial and kernel word") {
+  QemuConfig c;
+  c.writable_disk_fd = 9;
+  auto args = qemu_command_line(c);
+  CHECK(has_pair(args, "-drive", "file=/proc/self/fd/9,if=none,format=raw,discard=unmap,werror=report,rerror=report,id=upper"));
+  CHECK(has_pair(args, "-device", "virtio-blk-device,drive=upper,serial=upper"));
+  CHECK(kernel_command_line(c).find(" sandbox.upper=disk") != std::string::npos);
+  QemuConfig plain;
+  auto plain_args = qemu_command_line(plain);
+  CHECK(std::none_of(plain_args.begin(), plain_args.end(), [](const std::string& a) { return a.find("id=upper") != std::string::npos; }));
+  CHECK(kernel_command_line(plain).find("sandbox.upper") == std::string::npos);
+}
+
+TEST_CASE("writable disk: a nameless sparse ext4 file of the size asked for, refused beyond the free space") {
+  auto dir = temp_dir() / "disks";
+  auto disk = WritableDisk::make(dir, 64);
+  REQUIRE(disk.has_value());
+  struct stat st {};
+  REQUIRE(::fstat((*disk)->fd(), &st) == 0);
+  CHECK(st.st_size == 64ll << 20);
+  CHECK(st.st_nlink == 0);                       // no name: gone with the last fd
+  CHECK(st.st_blocks * 512 < (16ll << 20));      // sparse: the file system's metadata only
+  CHECK((::fcntl((*disk)->fd(), F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK(std::filesystem::is_empty(dir));
+  // The ext4 superblock's magic, 0xEF53 at byte 1080.
+  unsigned char magic[2] = {};
+  REQUIRE(::pread((*disk)->fd(), magic, 2, 1080) == 2);
+  CHECK(magic[0] == 0x53);
+  CHECK(magic[1] == 0xEF);
+  auto huge = WritableDisk::make(dir, 1u << 30);  // 1 PiB
+  REQUIRE_FALSE(huge.has_value());
+  CHECK(huge.error().find("MiB free, less than the") != std::string::npos);
+  auto nowhere = WritableDisk::make("/proc/sandboxd-no-such-dir", 64);
+  REQUIRE_FALSE(nowhere.has_value());
+  CHECK(nowhere.error().find("/proc/sandboxd-no-such-dir") != std::string::npos);
+}
+
 TEST_CASE("network mode: names are parsed strictly and round-trip") {
   for (auto m : {NetworkMode::kNone, NetworkMode::kSlirp, NetworkMode::kStack})
     CHECK(kNetworkModeNames.parse(to_string(m)) == m);

@@ -56,6 +56,16 @@ TEST_CASE("layered root: disks are found by their virtio serial, not their lette
   std::filesystem::remove_all(sys);
 }
 
+TEST_CASE("layered root: sandbox.upper= puts the writable layer on the disk or a tmpfs, nothing else") {
+  CHECK(upper_store_from_cmdline("console=ttyS0 quiet panic=-1\n").value() == UpperStore::kTmpfs);
+  CHECK(upper_store_from_cmdline("quiet sandbox.upper=disk panic=-1\n").value() == UpperStore::kDisk);
+  CHECK(upper_store_from_cmdline("sandbox.upper=disk\n").value() == UpperStore::kDisk);
+  CHECK(upper_store_from_cmdline("sandbox.upper=tmpfs").value() == UpperStore::kTmpfs);
+  CHECK(upper_store_from_cmdline("xsandbox.upper=disk").value() == UpperStore::kTmpfs);
+  CHECK(upper_store_from_cmdline("sandbox.upper=/dev/vda").error() == "sandbox.upper: expected disk or tmpfs, not '/dev/vda'");
+  CHECK(upper_store_from_cmdline("sandbox.upper=").error() == "sandbox.upper: expected disk or tmpfs, not ''");
+}
+
 TEST_CASE("layered root: the daemon's sandbox.layers= on the kernel command line names the layers") {
   auto named = layers_from_cmdline("console=ttyS0 quiet sandbox.layers=base:squashfs,ck-1:erofs panic=-1\n");
   REQUIRE(named.has_value());
