@@ -54,6 +54,35 @@ int main(int argc, char** argv) {
   image_rm_cmd->add_option("names", image_remove.names, "Image names")->required();
   image_rm_cmd->add_option("--image-store", image_remove.image_store,
                            "The image store (default: images/ in the daemon's state directory)");
+  image_list_cmd->add_option("--image-store", image_list.image_store,
+                             "The image store, searched after the other roots (default: images/ in the daemon's state "
+                             "directory)");
+  sandboxd::cli::ImageBuildOptions image_build;
+#ifdef SANDBOXD_IMAGE_CACHE
+  image_build.cache = SANDBOXD_IMAGE_CACHE;
+#else
+  image_build.cache = "/var/cache/sandboxd";
+#endif
+  // Where this build's image builder and agent are; SANDBOXD_IMAGE_BUILDER,
+  // SANDBOXD_IMAGE_CONFIG and SANDBOXD_AGENT name them elsewhere.
+  sandboxd::cli::ImageBuilderPaths image_builder;
+#ifdef SANDBOXD_IMAGE_BUILDER
+  image_builder.builder = SANDBOXD_IMAGE_BUILDER;
+  image_builder.shipped_config = SANDBOXD_IMAGE_CONFIG;
+#endif
+#ifdef SANDBOXD_AGENT
+  image_builder.agent = SANDBOXD_AGENT;
+#endif
+  auto* image_build_cmd =
+      image_cmd->add_subcommand("build", "Build a layered image (yours with --config) into the image store (as root)");
+  image_build_cmd->add_option("name", image_build.name, "Image name")->required();
+  image_build_cmd->add_option("--config", image_build.config,
+                              "Your layers and images (images.json's format), added to the shipped image/images.json");
+  image_build_cmd->add_option("--image-store", image_build.image_store,
+                              "The image store (default: images/ in the daemon's state directory)");
+  image_build_cmd->add_option("--cache", image_build.cache, "The builder's package, layer and image cache")
+      ->capture_default_str();
+  image_build_cmd->add_flag("--json", image_build.json, "Print one JSON object (the builder's output goes to stderr)");
 
   try {
     app.parse(argc, argv);
@@ -71,5 +100,6 @@ int main(int argc, char** argv) {
   if (*net_serve_cmd) return sandboxd::cli::net_serve_command(net_serve);
   if (*image_list_cmd) return sandboxd::cli::image_list_command(image_list);
   if (*image_rm_cmd) return sandboxd::cli::image_remove_command(image_remove);
+  if (*image_build_cmd) return sandboxd::cli::image_build_command(image_build, image_builder);
   return 0;
 }

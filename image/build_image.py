@@ -2,7 +2,7 @@
 """Builds a sandboxd guest image from Debian packages.
 
     build_image.py --agent PATH --out DIR [--cache DIR] [--name NAME] [--with-qemu-ga]
-                   [--layers IMAGES_JSON] [--kernel cloud|generic]
+                   [--layers IMAGES_JSON [--layers MORE_JSON]...] [--kernel cloud|generic]
 
 Writes three files to --out:
   vmlinuz         Debian's cloud kernel (the version linux-image-cloud-amd64 points at;
@@ -17,7 +17,11 @@ Writes three files to --out:
 With --layers, NAME is an image of IMAGES_JSON (a stack of read-only Debian
 layers, see layer_builder.py): --out also gets layers/<layer>.<fs>, the
 initramfs also holds the block, overlay and layer file system modules and
-/etc/sandbox/layers, and the agent boots into the stacked root.
+/etc/sandbox/layers, and the agent boots into the stacked root. A second and
+later --layers are merged over the first (image_config.load_configs): their
+layers and images are added to its, never replace them, and their suite,
+mirrors and fs, where given, win. That is how `sandboxd-host image build
+--config` adds a user's layers on the shipped images.json.
 
 Caching. Packages are kept in CACHE/debs/ and checked against the SHA256 apt
 lists for them. A finished image lives in CACHE/images/<key>/, where <key> is a
@@ -26,7 +30,7 @@ each package's hash, the options, and (with qemu-ga) the host libraries copied
 in. A rebuild with nothing changed is a copy. Images are built in a temporary
 directory beside the cache and renamed into place when complete (manifest.json
 is written last), so a concurrent or interrupted build never leaves half an
-image under a key. The four most recently used images are kept.
+image under a key. The most recently used images are kept (KEEP_IMAGES).
 
 The archive is written here rather than by cpio(1): no root is needed for the
 device nodes, and entries are sorted with zero timestamps and owners, so the
@@ -78,7 +82,10 @@ LAYERED_MODULES = ["virtio_blk", "overlay"]
 # has no 9p) leaves it out; a module already in the boot list stays there only.
 OPTIONAL_MODULES = ["9pnet_virtio", "9p", "virtiofs"]
 
-KEEP_IMAGES = 8  # every image one build tree makes, and a few older ones
+# Every image one build tree makes, a few older ones and some that
+# `sandboxd-host image build` made: an image pruned here takes its layers out
+# of the cache an hour later, and a layer costs minutes to build again.
+KEEP_IMAGES = 16
 STALE_BUILD_SECONDS = 3600  # a build takes seconds; a directory this old is abandoned
 OUTPUT_FILES = ("vmlinuz", "initramfs.cpio")  # then manifest.json, always last
 
@@ -762,8 +769,9 @@ def main():
     p.add_argument("--cache", default="/var/cache/sandboxd", help="package and image cache (default: %(default)s)")
     p.add_argument("--name", default="mini", help="image name recorded in the image (default: %(default)s)")
     p.add_argument("--with-qemu-ga", action="store_true", help="include qemu-ga and its shared libraries")
-    p.add_argument("--layers", metavar="IMAGES_JSON",
-                   help="build NAME as the layered image IMAGES_JSON describes")
+    p.add_argument("--layers", metavar="IMAGES_JSON", action="append",
+                   help="build NAME as the layered image IMAGES_JSON describes; given again, "
+                        "each further file's layers and images are added to the first's")
     p.add_argument("--kernel", choices=sorted(KERNELS), default="cloud",
                    help="Debian's kernel flavour (default: %(default)s; generic has 9p, for the mounts benchmark)")
     args = p.parse_args()
@@ -771,6 +779,15 @@ def main():
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", args.name):
         raise BuildError(f"invalid image name {args.name!r} (letters, digits, '.', '_', '-')")
+    config = None
+    if args.layers:  # before any download: a mistake in the config is the likeliest failure
+        try:
+            config = image_config.load_configs(args.layers)
+        except image_config.ConfigError as e:
+            raise BuildError(str(e))
+        if args.name not in config.images:
+            raise BuildError(f"{' + '.join(args.layers)}: no image {args.name!r} "
+                             f"(there are {', '.join(sorted(config.images))})")
     if not os.path.isfile(args.agent):
         raise BuildError(f"agent binary {args.agent} does not exist")
     interpreter = elf_interpreter(args.agent)
@@ -788,13 +805,7 @@ def main():
     debs = PackageCache(args.cache, offline, args.kernel).resolve([QEMU_GA] if args.with_qemu_ga else [])
     debs = {d.name: d for d in debs}
     layers = []
-    if args.layers:
-        try:
-            config = image_config.load_config(args.layers)
-        except image_config.ConfigError as e:
-            raise BuildError(str(e))
-        if args.name not in config.images:
-            raise BuildError(f"{args.layers} has no image {args.name!r} (it has {', '.join(sorted(config.images))})")
+    if config is not None:
         here = os.path.dirname(os.path.abspath(__file__))
         builder_files = [os.path.join(here, f) for f in ("layer_builder.py", "layer_diff.py")]
         built = {}

@@ -21,8 +21,8 @@ mirrors, and the recipe of the layer and of every layer below it, so a change
 anywhere under a layer rebuilds it. Packages fetched by mmdebstrap are kept in
 CACHE/layer-debs/ and handed back to the next run, so a rebuild downloads only
 what changed. The key does not follow the archive: a layer built last month is
-reused until its recipe changes (`sandboxd-host image build --refresh` is not
-there yet; removing CACHE/layers rebuilds them all).
+reused until its recipe changes (removing CACHE/layers rebuilds them all; the
+images already made keep their own links to the old files).
 """
 import fcntl
 import hashlib

@@ -1,12 +1,16 @@
 #include "daemon/vm/image_store.hpp"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 
 namespace sandboxd::vm {
 
@@ -37,7 +41,44 @@ Expected<fs::path, std::string> make_temp_dir(const fs::path& root, const std::s
   return fs::path(pattern);
 }
 
+constexpr std::string_view kBuiltBy = "sandboxd-host image build";
+// Longer than any build takes (a new Debian layer is minutes), so a
+// directory this old has no builder left.
+constexpr auto kAbandonedBuildAge = std::chrono::hours(24);
+
+Expected<json::object, std::string> read_manifest(const fs::path& dir) {
+  std::ifstream in(dir / "manifest.json", std::ios::binary);
+  if (!in) return Unexpected{std::string("manifest.json cannot be read")};
+  std::string text(kMaxManifestBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  boost::system::error_code parse_error;
+  json::value manifest = json::parse(text, parse_error);
+  if (parse_error || !manifest.is_object()) return Unexpected{std::string("manifest.json is not a JSON object")};
+  return std::move(manifest.as_object());
+}
+
+void remove_abandoned_builds(const fs::path& root) {
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    if (entry.path().filename().string().rfind(".build-", 0) != 0) continue;
+    auto changed = fs::last_write_time(entry.path(), ec);
+    if (!ec && now - changed > kAbandonedBuildAge) fs::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
+
+ImageOrigin read_image_origin(const fs::path& image_dir) {
+  auto manifest = read_manifest(image_dir);
+  if (!manifest) return {};
+  if (const json::value* owner = manifest->if_contains("owner"); owner && owner->is_string())
+    return {ImageOrigin::Kind::kCheckpoint, std::string(owner->get_string())};
+  if (const json::value* by = manifest->if_contains("built_by"); by && by->is_string() && by->get_string() == kBuiltBy)
+    return {ImageOrigin::Kind::kBuilt, {}};
+  return {};
+}
 
 bool valid_checkpoint_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -55,6 +96,61 @@ Expected<fs::path, std::string> ImageStore::begin() const { return make_temp_dir
 void ImageStore::abandon(const fs::path& incoming) const {
   std::error_code ec;
   fs::remove_all(incoming, ec);
+}
+
+Expected<fs::path, std::string> ImageStore::begin_build() const {
+  remove_abandoned_builds(root_);
+  return make_temp_dir(root_, ".build-");
+}
+
+Expected<GuestImage, std::string> ImageStore::install_built(const std::string& name, const fs::path& built,
+                                                            bool* replaced) const {
+  // Whatever is at `built` at the end goes: the build when it failed, the
+  // older image it was swapped with when it replaced one.
+  struct Cleanup {
+    fs::path path;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!path.empty()) fs::remove_all(path, ec);
+    }
+  } cleanup{built};
+  if (replaced) *replaced = false;
+
+  if (!valid_checkpoint_name(name)) return Unexpected{"'" + name + "' is not an image name"};
+  auto manifest = read_manifest(built);
+  if (!manifest) return Unexpected{"the build: " + manifest.error()};
+  const json::value* built_name = manifest->if_contains("name");
+  if (!built_name || !built_name->is_string() || built_name->get_string() != name)
+    return Unexpected{"the build's manifest.json does not name image '" + name + "'"};
+  if (auto complete = find_guest_image(built.filename().string(), {built.parent_path()}); !complete)
+    return Unexpected{complete.error()};
+  (*manifest)["built_by"] = kBuiltBy;
+  {
+    std::ofstream out(built / "manifest.json.tmp", std::ios::binary | std::ios::trunc);
+    out << json::serialize(*manifest) << "\n";
+    out.flush();
+    if (!out) return Unexpected{std::string("image store: cannot write manifest.json")};
+  }
+  std::error_code ec;
+  fs::rename(built / "manifest.json.tmp", built / "manifest.json", ec);
+  if (ec) return Unexpected{"image store: " + ec.message()};
+
+  fs::path target = root_ / name;
+  if (::rename(built.c_str(), target.c_str()) == 0) {
+    cleanup.path.clear();
+    return find_guest_image(name, {root_});
+  }
+  if (errno != EEXIST && errno != ENOTEMPTY) return Unexpected{errno_text("image store: " + target.string())};
+  auto origin = read_image_origin(target);
+  if (origin.kind == ImageOrigin::Kind::kCheckpoint)
+    return Unexpected{"the store's image '" + name + "' is a checkpoint image and is not replaced (remove it with " +
+                      "'sandboxd-host image rm " + name + "' first)"};
+  if (origin.kind != ImageOrigin::Kind::kBuilt)
+    return Unexpected{target.string() + " was not made by 'sandboxd-host image build' and is not replaced"};
+  if (::renameat2(AT_FDCWD, built.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
+    return Unexpected{errno_text("image store: " + target.string())};
+  if (replaced) *replaced = true;
+  return find_guest_image(name, {root_});
 }
 
 Expected<GuestImage, std::string> ImageStore::commit(const std::string& name, const GuestImage& base,
@@ -125,18 +221,9 @@ Expected<bool, std::string> ImageStore::remove(const std::string& name, const st
   if (!valid_checkpoint_name(name)) return false;
   std::error_code ec;
   fs::path dir = root_ / name;
-  {
-    std::ifstream in(dir / "manifest.json", std::ios::binary);
-    if (!in) return false;
-    std::string text(kMaxManifestBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    boost::system::error_code parse_error;
-    json::value manifest = json::parse(text, parse_error);
-    const json::value* made_by = parse_error || !manifest.is_object() ? nullptr : manifest.as_object().if_contains("owner");
-    if (!made_by || !made_by->is_string()) return false;  // not a checkpoint image
-    if (owner && made_by->get_string() != *owner) return false;
-  }
+  auto origin = read_image_origin(dir);
+  if (origin.kind == ImageOrigin::Kind::kOther) return false;  // not an image the store made
+  if (owner && (origin.kind != ImageOrigin::Kind::kCheckpoint || origin.owner != *owner)) return false;
   // Out of the way first, so that the name is free at once and a half-removed
   // image is never found.
   auto gone = make_temp_dir(root_, ".removed-");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -129,4 +130,81 @@ TEST_CASE("image store: only the owner removes an image, and the name is free ag
   std::ofstream(t.store_dir / "plain" / "manifest.json") << R"({"name":"plain"})";
   CHECK(t.store.remove("plain", std::nullopt).value() == false);
   CHECK(fs::exists(t.store_dir / "plain" / "manifest.json"));
+}
+
+namespace {
+
+// What image/build_image.py leaves in a begin_build() directory: a whole
+// layered image named `name`, one layer whose bytes are `layer`.
+fs::path write_build(const ImageStore& store, const std::string& name, const std::string& layer) {
+  auto dir = store.begin_build();
+  REQUIRE(dir.has_value());
+  fs::create_directories(*dir / "layers");
+  std::ofstream(*dir / "vmlinuz") << "kernel";
+  std::ofstream(*dir / "initramfs.cpio") << "initramfs";
+  std::ofstream(*dir / "layers" / "base.squashfs") << layer;
+  std::ofstream(*dir / "manifest.json")
+      << R"({"name":")" << name << R"(","layers":[{"name":"base","file":"layers/base.squashfs","fs":"squashfs",)"
+      << R"("sha256":")" << std::string(64, 'b') << R"(","size":)" << layer.size() << "}]}";
+  return *dir;
+}
+
+}  // namespace
+
+TEST_CASE("image store: a build is installed under its name, marked as built, and replaces an older build") {
+  Images t;
+  bool replaced = true;
+  auto first = t.store.install_built("tools", write_build(t.store, "tools", "hsqs one"), &replaced);
+  REQUIRE(first.has_value());
+  CHECK_FALSE(replaced);
+  CHECK(first->layers.at(0).size == 8);
+  CHECK(read_image_origin(t.store_dir / "tools").kind == ImageOrigin::Kind::kBuilt);
+  CHECK(t.store_entries() == std::vector<std::string>{"tools"});
+
+  auto second = t.store.install_built("tools", write_build(t.store, "tools", "hsqs second"), &replaced);
+  REQUIRE(second.has_value());
+  CHECK(replaced);
+  CHECK(second->layers.at(0).size == 11);
+  CHECK(t.store_entries() == std::vector<std::string>{"tools"});  // the older build is gone
+
+  // A daemon's image.delete (an owner) never removes a built image; the administrator does.
+  CHECK(t.store.remove("tools", "tok-1").value() == false);
+  CHECK(t.store.remove("tools", std::nullopt).value() == true);
+  CHECK(t.store_entries().empty());
+}
+
+TEST_CASE("image store: a build that is incomplete, misnamed or over a checkpoint is not installed") {
+  Images t;
+  auto misnamed = t.store.install_built("tools", write_build(t.store, "other", "hsqs"));
+  CHECK(misnamed.error() == "the build's manifest.json does not name image 'tools'");
+  auto short_layer = write_build(t.store, "tools", "hsqs");
+  fs::resize_file(short_layer / "layers" / "base.squashfs", 2);
+  auto incomplete = t.store.install_built("tools", short_layer);
+  REQUIRE_FALSE(incomplete.has_value());
+  CHECK(incomplete.error().find("is 2 bytes, the manifest says") != std::string::npos);
+  CHECK(t.store.install_built("../x", write_build(t.store, "../x", "hsqs")).error() == "'../x' is not an image name");
+  CHECK(t.store_entries().empty());
+
+  REQUIRE(t.store.commit("mine", t.base, t.incoming("hsqs"), "tok-1").has_value());
+  CHECK(read_image_origin(t.store_dir / "mine").kind == ImageOrigin::Kind::kCheckpoint);
+  CHECK(read_image_origin(t.store_dir / "mine").owner == "tok-1");
+  auto over_checkpoint = t.store.install_built("mine", write_build(t.store, "mine", "hsqs"));
+  REQUIRE_FALSE(over_checkpoint.has_value());
+  CHECK(over_checkpoint.error().find("is a checkpoint image and is not replaced") != std::string::npos);
+  CHECK(t.store_entries() == std::vector<std::string>{"mine"});
+  CHECK(read_image_origin(t.store_dir / "mine").kind == ImageOrigin::Kind::kCheckpoint);
+}
+
+TEST_CASE("image store: a build abandoned a day ago is swept when the next one begins") {
+  Images t;
+  auto old_build = t.store.begin_build();
+  REQUIRE(old_build.has_value());
+  auto recent_build = t.store.begin_build();
+  REQUIRE(recent_build.has_value());
+  fs::last_write_time(*old_build, fs::file_time_type::clock::now() - std::chrono::hours(25));
+  auto next = t.store.begin_build();
+  REQUIRE(next.has_value());
+  CHECK_FALSE(fs::exists(*old_build));
+  CHECK(fs::exists(*recent_build));
+  CHECK(t.store_entries().size() == 2);
 }

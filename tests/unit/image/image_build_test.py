@@ -69,6 +69,65 @@ class ConfigTest(unittest.TestCase):
         self.refused(config_text(images={"i": ["base", "base"]}), "sits on nothing, not on base")
 
 
+class MergeTest(unittest.TestCase):
+    """A user's file over the shipped one, as `sandboxd-host image build --config` passes them."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.shipped = self.write("shipped.json", config_text())
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def merged(self, doc):
+        return image_config.load_configs([self.shipped, self.write("mine.json", json.dumps(doc))])
+
+    def refused(self, doc, expected):
+        with self.assertRaises(image_config.ConfigError) as caught:
+            self.merged(doc)
+        self.assertIn(expected, str(caught.exception))
+        self.assertTrue(str(caught.exception).startswith(os.path.join(self.dir.name, "mine.json") + ": "))
+
+    def test_a_users_layer_sits_on_a_shipped_one(self):
+        config = self.merged({"layers": {"tools": {"below": "base", "packages": ["jq"]}},
+                              "images": {"tools": ["base", "tools"]}})
+        self.assertEqual(config.images["tools"], ["base", "tools"])
+        self.assertEqual(config.images["node"], ["base", "node"])
+        self.assertEqual(sorted(config.layers), ["base", "node", "tools"])
+        self.assertEqual((config.suite, config.mirrors, config.fs), ("bookworm", [MIRROR], "squashfs"))
+        # The shipped base is the same layer, so the same cache key: built once.
+        files = [os.path.join(os.path.dirname(layer_builder.__file__), "layer_diff.py")]
+        self.assertEqual(layer_builder.layer_key(config, "base", files),
+                         layer_builder.layer_key(image_config.load_config(self.shipped), "base", files))
+
+    def test_the_users_suite_mirrors_and_fs_win(self):
+        other = "http://mirror.example/debian bookworm main"
+        config = self.merged({"fs": "erofs", "mirrors": [other], "images": {"again": ["base", "node"]}})
+        self.assertEqual((config.fs, config.mirrors), ("erofs", [other]))
+
+    def test_shipped_names_are_not_replaced(self):
+        self.refused({"layers": {"base": {"packages": ["jq"]}}}, "layers.base: ")
+        self.refused({"layers": {"base": {"packages": ["jq"]}}}, "has a layer 'base' already")
+        self.refused({"images": {"node": ["base"]}}, "has an image 'node' already")
+
+    def test_mistakes_in_the_users_file_name_it_and_the_key(self):
+        self.refused({"layers": {"tools": {"below": "nope", "packages": ["jq"]}}}, "layers.tools.below")
+        self.refused({"layers": {"tools": {"below": "base", "packages": ["jq"]}}, "images": {"t": ["tools"]}},
+                     "images.t: layer 'tools' sits on base, not on nothing")
+        self.refused({"layers": {"tools": {"below": "base"}}}, "layers.tools.packages")
+        self.refused({"layres": {}}, "unknown key 'layres'")
+        self.refused({"images": {"qga": ["base"]}}, "images.qga: bad image name")
+        with self.assertRaises(image_config.ConfigError) as caught:
+            image_config.load_configs([self.shipped, os.path.join(self.dir.name, "absent.json")])
+        self.assertIn("cannot read", str(caught.exception))
+
+
 class DiffTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
