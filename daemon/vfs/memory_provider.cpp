@@ -266,15 +266,20 @@ Result<MemoryProvider::OpenHandle*> MemoryProvider::handle_of(NodeId node, Handl
 
 // ---- lookups and attributes -----------------------------------------------
 
-Result<wire::Entry> MemoryProvider::lookup(NodeId parent, std::string_view name) {
+Result<MemoryProvider::Child> MemoryProvider::child_of(NodeId parent, std::string_view name) {
   if (int e = name_error(name)) return fail(e);
   auto dir = directory(parent);
   if (!dir) return fail(dir.error());
   auto it = (*dir)->entries.find(name);
   if (it == (*dir)->entries.end()) return fail(ENOENT);
-  Node& n = nodes_.at(it->second.node);
-  ++n.lookups;
-  return entry_of(it->second.node, n);
+  return Child{*dir, it->second.node, &nodes_.at(it->second.node)};
+}
+
+Result<wire::Entry> MemoryProvider::lookup(NodeId parent, std::string_view name) {
+  auto child = child_of(parent, name);
+  if (!child) return fail(child.error());
+  ++child->node->lookups;
+  return entry_of(child->id, *child->node);
 }
 
 void MemoryProvider::forget(NodeId node, std::uint64_t nlookup) {
@@ -402,36 +407,28 @@ Result<wire::Entry> MemoryProvider::link(NodeId node, NodeId new_parent, std::st
 }
 
 Result<void> MemoryProvider::unlink(NodeId parent, std::string_view name) {
-  if (int e = name_error(name)) return fail(e);
-  auto dir = directory(parent);
-  if (!dir) return fail(dir.error());
-  auto it = (*dir)->entries.find(name);
-  if (it == (*dir)->entries.end()) return fail(ENOENT);
-  NodeId id = it->second.node;
-  Node& n = nodes_.at(id);
+  auto child = child_of(parent, name);
+  if (!child) return fail(child.error());
+  Node& n = *child->node;
   if (is_dir(n)) return fail(EISDIR);
-  remove_entry(**dir, name);
+  remove_entry(*child->dir, name);
   --n.nlink;
   n.ctime = now();
-  maybe_free(id);
+  maybe_free(child->id);
   return {};
 }
 
 Result<void> MemoryProvider::rmdir(NodeId parent, std::string_view name) {
-  if (int e = name_error(name)) return fail(e);
-  auto dir = directory(parent);
-  if (!dir) return fail(dir.error());
-  auto it = (*dir)->entries.find(name);
-  if (it == (*dir)->entries.end()) return fail(ENOENT);
-  NodeId id = it->second.node;
-  Node& n = nodes_.at(id);
+  auto child = child_of(parent, name);
+  if (!child) return fail(child.error());
+  Node& n = *child->node;
   if (!is_dir(n)) return fail(ENOTDIR);
   if (!n.entries.empty()) return fail(ENOTEMPTY);
-  remove_entry(**dir, name);
-  --(*dir)->nlink;
+  remove_entry(*child->dir, name);
+  --child->dir->nlink;
   n.nlink = 0;
   n.ctime = now();
-  maybe_free(id);
+  maybe_free(child->id);
   return {};
 }
 

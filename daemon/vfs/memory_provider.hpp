@@ -155,6 +155,14 @@ class MemoryProvider final : public Provider {
   Node* find(NodeId node);
   // The directory `node`, if it still exists and is one (ENOENT, ENOTDIR).
   Result<Node*> directory(NodeId node);
+  // The entry `name` of directory `parent`: the name checked, the directory
+  // found, and the node the name leads to (ENOENT when there is none).
+  struct Child {
+    Node* dir;
+    NodeId id;
+    Node* node;
+  };
+  Result<Child> child_of(NodeId parent, std::string_view name);
   wire::Attr attr_of(NodeId id, const Node& node) const;
   wire::Entry entry_of(NodeId id, const Node& node) const;
   Result<OpenHandle*> handle_of(NodeId node, Handle handle, bool directory);
