@@ -77,6 +77,8 @@ int create_command(const Target& target, const CreateOptions& options) {
   if (options.image) req["image"] = *options.image;
   if (options.cpus) req["cpus"] = *options.cpus;
   if (options.memory_mib) req["memory_mib"] = *options.memory_mib;
+  if (options.disk_mib) req["disk_mib"] = *options.disk_mib;
+  if (options.disk_backing) req["disk_backing"] = *options.disk_backing;
   if (!labels->empty()) req["labels"] = std::move(*labels);
   if (!env->empty()) req["env"] = std::move(*env);
   if (options.lifetime_s) req["lifetime_s"] = *options.lifetime_s;

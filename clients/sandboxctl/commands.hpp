@@ -14,6 +14,8 @@ struct CreateOptions {
   std::optional<std::string> image;
   std::optional<unsigned> cpus;
   std::optional<unsigned> memory_mib;
+  std::optional<unsigned> disk_mib;
+  std::optional<std::string> disk_backing;  // "memory" or "file"
   std::vector<std::string> labels;  // K=V
   std::vector<std::string> env;     // K=V
   std::optional<std::uint32_t> lifetime_s;

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--image", create.image, "Guest image name (default: the daemon's)");
   create_cmd->add_option("--cpus", create.cpus, "Virtual CPUs")->check(CLI::PositiveNumber);
   create_cmd->add_option("--memory", create.memory_mib, "Memory in MiB")->check(CLI::PositiveNumber);
+  create_cmd->add_option("--disk", create.disk_mib, "Size of the writable layer in MiB")->check(CLI::PositiveNumber);
+  create_cmd->add_option("--disk-backing", create.disk_backing,
+                         "Where the writable layer lives: memory (a tmpfs in the guest) or file (a disk on the host)")
+      ->check(CLI::IsMember({"memory", "file"}));
   add_key_values(*create_cmd, "--label", create.labels, "Label K=V (repeatable)");
   add_key_values(*create_cmd, "--env", create.env, "Environment variable for every exec, K=V (repeatable)");
   create_cmd->add_option("--lifetime", create.lifetime_s, "Destroy after this many seconds (0: never)");

@@ -26,10 +26,10 @@ class DiskFileTest(DaemonTestCase):
     def setUpClass(cls):
         cls.scratch = tempfile.mkdtemp(prefix="sandboxd-disks-")
         cls.addClassCleanup(shutil.rmtree, cls.scratch, ignore_errors=True)
-        cls.disk_dir = os.path.join(cls.scratch, "disks")
         cls.start_daemon(pool_size=0, name="disk-file",
-                         extra_args=["--log-level", "info", "--disk-dir", cls.disk_dir,
-                                     "--image-store", os.path.join(cls.scratch, "images")])
+                         extra_args=["--log-level", "info", "--image-store", os.path.join(cls.scratch, "images")])
+        # The harness gives every daemon a disk_dir in its own directory.
+        cls.disk_dir = os.path.join(cls.daemon.dir, "disks")
 
     def sh(self, sandbox, script, code=0):
         exit_event, out, err = self.client.run(sandbox, ["bash", "-c", script], timeout=600)

@@ -91,6 +91,23 @@ class SandboxctlAgainstDaemon(unittest.TestCase):
         self.assertRegex(out, r"^sb-[A-Za-z0-9]+\n$")
         type(self).sandbox = out.strip()
 
+    def test_01a_create_with_a_layer_on_a_disk(self):
+        r = self.ctl("--json", "create", "--disk", "96", "--disk-backing", "file")
+        self.check(r)
+        created = json.loads(r.stdout)
+        try:
+            self.assertEqual((created.get("disk_backing"), created.get("disk_mib")), ("file", 96), created)
+            r = self.ctl("exec", created["id"], "--", "stat", "-f", "-c", "%T %b %S", "/run/sandbox/upper")
+            self.check(r)
+            fs_type, blocks, block_size = r.stdout.decode().split()
+            self.assertEqual(fs_type, "ext2/ext3")
+            self.assertGreater(int(blocks) * int(block_size), 80 << 20)
+        finally:
+            self.check(self.ctl("rm", created["id"]))
+        r = self.ctl("create", "--disk-backing", "tape")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"--disk-backing", r.stderr)
+
     def test_02_ls_shows_it(self):
         sandbox = self.need_sandbox()
         r = self.ctl("ls")

@@ -63,7 +63,9 @@ class Daemon:
         args = [SANDBOXD_HOST, "serve", "--listen", "127.0.0.1:0",
                 "--socket", os.path.join(self.runtime_dir, "api.sock") if unix_socket else "none",
                 "--runtime-dir", self.runtime_dir, "--token-file", self.token_file,
-                "--pool-size", str(pool_size), "--network", network]
+                "--pool-size", str(pool_size), "--network", network,
+                # File-backed writable layers in the test's own directory.
+                "--disk-dir", os.path.join(self.dir, "disks")]
         if extra_tokens:
             path = os.path.join(self.dir, "extra-tokens")
             with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
