@@ -12,6 +12,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libssl-dev libfuse3-dev libspdlog-dev libcli11-dev catch2
   # run: QEMU, and depmod for the image builder
   qemu-system-x86 kmod ca-certificates
+  # mke2fs: the ext4 disks of disk_backing "file"
+  e2fsprogs
   # the layered Debian images: their systems and read-only file systems
   mmdebstrap squashfs-tools erofs-utils
   # tests: frames crafted with scapy (run by Debian's own python3)

@@ -1,10 +1,15 @@
 #include "clients/sandboxctl/commands.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "clients/sandboxctl/control_connection.hpp"
@@ -65,26 +70,23 @@ void print_json(const json::value& value) { std::cout << json::serialize(value) 
 
 }  // namespace
 
-int create_command(const Target& target, const CreateOptions& options) {
-  auto labels = parse_key_values(options.labels, "--label");
-  auto env = parse_key_values(options.env, "--env");
-  if (!labels || !env) {
-    std::cerr << "sandboxctl: " << (labels ? env.error() : labels.error()) << "\n";
-    return kExitUsage;
-  }
-  // Only what the user gave: the daemon's own defaults apply to the rest.
-  json::object req{{"op", "sandbox.create"}};
-  if (options.image) req["image"] = *options.image;
-  if (options.cpus) req["cpus"] = *options.cpus;
-  if (options.memory_mib) req["memory_mib"] = *options.memory_mib;
-  if (options.disk_mib) req["disk_mib"] = *options.disk_mib;
-  if (options.disk_backing) req["disk_backing"] = *options.disk_backing;
-  if (!labels->empty()) req["labels"] = std::move(*labels);
-  if (!env->empty()) req["env"] = std::move(*env);
-  if (options.lifetime_s) req["lifetime_s"] = *options.lifetime_s;
-  if (options.idle_timeout_s) req["idle_timeout_s"] = *options.idle_timeout_s;
-  if (options.egress) req["egress"] = *options.egress;
+// A network policy file as the JSON value to send; the daemon checks its
+// rules, this only that it is JSON of a sane size.
+Expected<json::value, std::string> read_policy_file(const std::string& path) {
+  constexpr std::size_t kMaxPolicyBytes = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Unexpected{"cannot read " + path + ": " + std::strerror(errno)};
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > kMaxPolicyBytes) return Unexpected{path + " is larger than 1 MiB"};
+  boost::system::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec) return Unexpected{path + " is not JSON: " + ec.message()};
+  return value;
+}
 
+// Sends `req`, whose answer holds a Sandbox object, and prints its id (or,
+// with --json, the object).
+int request_sandbox(const Target& target, json::object req) {
   return with_connection(target, [&](ControlConnection& connection, Finish finish) {
     connection.request(std::move(req), [&target, finish](Expected<json::object, RequestError> answer) {
       if (!answer) {
@@ -104,6 +106,50 @@ int create_command(const Target& target, const CreateOptions& options) {
       finish(0);
     });
   });
+}
+
+int create_command(const Target& target, const CreateOptions& options) {
+  auto labels = parse_key_values(options.labels, "--label");
+  auto env = parse_key_values(options.env, "--env");
+  if (!labels || !env) {
+    std::cerr << "sandboxctl: " << (labels ? env.error() : labels.error()) << "\n";
+    return kExitUsage;
+  }
+  // Only what the user gave: the daemon's own defaults apply to the rest.
+  json::object req{{"op", "sandbox.create"}};
+  if (options.image) req["image"] = *options.image;
+  if (options.cpus) req["cpus"] = *options.cpus;
+  if (options.memory_mib) req["memory_mib"] = *options.memory_mib;
+  if (options.disk_mib) req["disk_mib"] = *options.disk_mib;
+  if (options.disk_backing) req["disk_backing"] = *options.disk_backing;
+  if (!labels->empty()) req["labels"] = std::move(*labels);
+  if (!env->empty()) req["env"] = std::move(*env);
+  if (options.lifetime_s) req["lifetime_s"] = *options.lifetime_s;
+  if (options.idle_timeout_s) req["idle_timeout_s"] = *options.idle_timeout_s;
+  if (options.egress) req["egress"] = *options.egress;
+  if (options.policy_file) {
+    auto policy = read_policy_file(*options.policy_file);
+    if (!policy) {
+      std::cerr << "sandboxctl: --policy: " << policy.error() << "\n";
+      return kExitUsage;
+    }
+    req["network"] = std::move(*policy);
+  }
+  return request_sandbox(target, std::move(req));
+}
+
+int set_network_command(const Target& target, const NetworkOptions& options) {
+  json::object req{{"op", "sandbox.set_network"}, {"sandbox", options.sandbox}};
+  if (options.egress) req["egress"] = *options.egress;
+  if (options.policy_file) {
+    auto policy = read_policy_file(*options.policy_file);
+    if (!policy) {
+      std::cerr << "sandboxctl: --policy: " << policy.error() << "\n";
+      return kExitUsage;
+    }
+    req["network"] = std::move(*policy);
+  }
+  return request_sandbox(target, std::move(req));
 }
 
 int list_command(const Target& target, const std::vector<std::string>& labels) {

@@ -21,10 +21,20 @@ struct CreateOptions {
   std::optional<std::uint32_t> lifetime_s;
   std::optional<std::uint32_t> idle_timeout_s;
   std::optional<std::string> egress;
+  std::optional<std::string> policy_file;  // a network policy (JSON) sent as `network`
+};
+
+// sandbox.set_network: new rules (a policy file) or a mode for a sandbox.
+struct NetworkOptions {
+  std::string sandbox;
+  std::optional<std::string> egress;
+  std::optional<std::string> policy_file;
 };
 
 // Prints the new sandbox's id, or with --json the Sandbox object.
 int create_command(const Target& target, const CreateOptions& options);
+// Prints the sandbox's id, or with --json the Sandbox object with its new network.
+int set_network_command(const Target& target, const NetworkOptions& options);
 // Prints a table of the caller's sandboxes, or with --json their array.
 int list_command(const Target& target, const std::vector<std::string>& labels);
 // Destroys each sandbox, printing the id of each one destroyed and a line on

@@ -77,8 +77,20 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--lifetime", create.lifetime_s, "Destroy after this many seconds (0: never)");
   create_cmd->add_option("--idle-timeout", create.idle_timeout_s,
                          "Destroy after this many seconds without a running exec (0: never)");
-  create_cmd->add_option("--egress", create.egress, "Network beyond the sandbox")
-      ->check(CLI::IsMember({"deny-all", "allow-all"}));
+  auto* create_egress = create_cmd->add_option("--egress", create.egress, "Network beyond the sandbox")
+                            ->check(CLI::IsMember({"deny-all", "allow-all"}));
+  create_cmd->add_option("--policy", create.policy_file, "Network policy file (JSON rules; WS_PROTOCOL.md)")
+      ->check(CLI::ExistingFile)
+      ->excludes(create_egress);
+
+  NetworkOptions network;
+  auto* network_cmd = app.add_subcommand("set-network", "Replace a sandbox's network policy for its new flows");
+  network_cmd->add_option("sandbox", network.sandbox, "Sandbox id")->required();
+  auto* network_egress = network_cmd->add_option("--egress", network.egress, "A mode: deny-all or allow-all")
+                             ->check(CLI::IsMember({"deny-all", "allow-all"}));
+  network_cmd->add_option("--policy", network.policy_file, "Network policy file (JSON rules; WS_PROTOCOL.md)")
+      ->check(CLI::ExistingFile)
+      ->excludes(network_egress);
 
   std::vector<std::string> list_labels;
   auto* list_cmd = app.add_subcommand("ls", "List your sandboxes");
@@ -146,6 +158,13 @@ int main(int argc, char** argv) {
     }
 
     if (*create_cmd) return create_command(*target, create);
+    if (*network_cmd) {
+      if (!network.egress && !network.policy_file) {
+        std::cerr << "sandboxctl set-network: give --policy FILE or --egress MODE\n";
+        return kExitUsage;
+      }
+      return set_network_command(*target, network);
+    }
     if (*list_cmd) return list_command(*target, list_labels);
     if (*remove_cmd) return remove_command(*target, remove_ids);
     if (*copy_cmd) return copy_command(*target, copy);

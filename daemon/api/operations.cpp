@@ -61,6 +61,17 @@ void sandbox_get(ClientSession& c, const Request& r) {
   });
 }
 
+void sandbox_set_network(ClientSession& c, const Request& r) {
+  auto sandbox_id = parse_sandbox_id(r.members);
+  if (!sandbox_id) return c.fail(r.id, sandbox_id.error());
+  auto choice = parse_network_choice(r.members);
+  if (!choice) return c.fail(r.id, choice.error());
+  if (!*choice) return c.fail(r.id, ApiError::bad_request("network", "give \"network\" (rules) or \"egress\""));
+  auto sandbox = c.service().set_network(c.owner(), *sandbox_id, std::move(**choice));
+  if (!sandbox) return c.fail(r.id, sandbox.error());
+  c.respond(r.id, {{"sandbox", to_json((*sandbox)->info())}});
+}
+
 void sandbox_destroy(ClientSession& c, const Request& r) {
   auto sandbox_id = parse_sandbox_id(r.members);
   if (!sandbox_id) return c.fail(r.id, sandbox_id.error());
@@ -237,12 +248,13 @@ void exec_close_stdin(ClientSession& c, const Request& r) {
   exec_control(c, r, [](session::Exec& e) { return domain(e.write_stdin({}, true)); });
 }
 
-constexpr std::array<std::pair<std::string_view, Operation>, 27> kOperations{{
+constexpr std::array<std::pair<std::string_view, Operation>, 28> kOperations{{
     {"hello", hello},
     {"sandbox.create", sandbox_create},
     {"sandbox.list", sandbox_list},
     {"sandbox.get", sandbox_get},
     {"sandbox.destroy", sandbox_destroy},
+    {"sandbox.set_network", sandbox_set_network},
     {"sandbox.subscribe", sandbox_subscribe},
     {"sandbox.unsubscribe", sandbox_unsubscribe},
     {"sandbox.checkpoint", sandbox_checkpoint},

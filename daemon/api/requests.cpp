@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "daemon/config/setting_values.hpp"
+#include "policy/policy_json.hpp"
 #include "protocol/fs_messages.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/ws/binary_frame.hpp"
@@ -307,6 +308,25 @@ Expected<std::vector<session::MountParams>, ApiError> optional_mounts(const json
   return out;
 }
 
+Expected<std::optional<session::NetworkChoice>, ApiError> parse_network_choice(const json::object& m) {
+  auto egress = optional_string(m, "egress", 32);
+  if (!egress) return Unexpected{egress.error()};
+  const json::value* network = member(m, "network");
+  if (*egress && network) return bad("network", "give \"network\" or \"egress\", not both");
+  if (*egress) {
+    auto mode = net::kEgressModeNames.parse(**egress);
+    if (!mode) return bad("egress", "expected \"deny-all\" or \"allow-all\"");
+    return std::optional<session::NetworkChoice>(session::NetworkChoice{*mode, {}});
+  }
+  if (!network) return std::optional<session::NetworkChoice>();
+  auto rules = policy::policy_from_json(*network);
+  if (!rules) {
+    const policy::PolicyError& e = rules.error();
+    return bad(e.path.empty() ? std::string("network") : "network." + e.path, e.message);
+  }
+  return std::optional<session::NetworkChoice>(session::NetworkChoice{std::nullopt, std::move(*rules)});
+}
+
 Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json::object& m) {
   session::CreateSandboxParams p;
   auto image = optional_string(m, "image", 64);
@@ -341,13 +361,9 @@ Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const json
   auto idle = optional_uint(m, "idle_timeout_s", 0, kYear);
   if (!idle) return Unexpected{idle.error()};
   if (*idle) p.idle_timeout_s = static_cast<std::uint32_t>(**idle);
-  auto egress = optional_string(m, "egress", 32);
-  if (!egress) return Unexpected{egress.error()};
-  if (*egress) {
-    auto mode = net::kEgressModeNames.parse(**egress);
-    if (!mode) return bad("egress", "expected \"deny-all\" or \"allow-all\"");
-    p.egress = *mode;
-  }
+  auto network = parse_network_choice(m);
+  if (!network) return Unexpected{network.error()};
+  p.network = std::move(*network);
   auto key = optional_string(m, "key", kMaxRequestIdLength);
   if (!key) return Unexpected{key.error()};
   if (*key && (*key)->empty()) return bad("key", "must not be empty");

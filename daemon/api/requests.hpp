@@ -51,6 +51,9 @@ struct ParsedEnvelope {
 ParsedEnvelope parse_envelope(std::string_view text);
 
 Expected<session::CreateSandboxParams, ApiError> parse_create_sandbox(const boost::json::object& m);
+// The "egress" (an old mode) or "network" (rules) member of sandbox.create
+// and sandbox.set_network; nullopt when neither is given.
+Expected<std::optional<session::NetworkChoice>, ApiError> parse_network_choice(const boost::json::object& m);
 Expected<session::ExecStartParams, ApiError> parse_exec_start(const boost::json::object& m);
 
 struct AttachParams {

@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "policy/policy_json.hpp"
 #include "protocol/ws/binary_frame.hpp"
 
 namespace sandboxd::api {
@@ -24,9 +25,11 @@ json::object to_json(const session::SandboxInfo& s) {
                  {"labels", std::move(labels)},
                  {"created_at", unix_ms(s.created_at)},
                  {"idle_timeout_s", s.idle_timeout_s},
-                 {"egress", to_string(s.egress)},
+                 {"egress", s.network.label()},
                  {"from_pool", s.from_pool},
                  {"execs_running", s.execs_running}};
+  if (s.network.mode) o["network"] = nullptr;
+  else o["network"] = policy::policy_to_json(s.network.rules);
   if (s.expires_at) o["expires_at"] = unix_ms(*s.expires_at);
   else o["expires_at"] = nullptr;
   if (s.key) o["key"] = *s.key;

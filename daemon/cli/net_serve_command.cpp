@@ -34,7 +34,7 @@ int net_serve_command(const NetServeOptions& options) {
     return kSandboxFailure;
   }
   std::cerr << "sandboxd-host: serving a sandbox network on " << options.socket_path << " (mtu "
-            << setup->stack.mtu << ", egress " << net::to_string(setup->policy.mode()) << ")\n";
+            << setup->stack.mtu << ", " << setup->policy.rules().rules.size() << " egress rules)\n";
 
   std::shared_ptr<net::SandboxNetwork> network;
   auto print_stats = [&] {

@@ -157,10 +157,29 @@ int serve_command(const ServeOptions& options) {
   service::BlockingWork blocking(io.get_executor());
   auto records = std::make_shared<service::RuntimeRecords>(**runtime, blocking);
   vm::VmLauncher launcher(io, {config.machine.accelerator, vm::default_cache_dir()}, blocking);
-  auto make_policy = [](net::EgressMode mode) -> Expected<net::EgressPolicy, std::string> {
-    return net::EgressPolicy::make(mode, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, net::host_interface_addresses());
+  net::AliasList aliases;
+  for (const auto& text : config.network.host_aliases) {
+    auto alias = net::parse_host_alias(text);
+    if (!alias) {
+      std::cerr << "sandboxd-host: host_aliases: " << alias.error() << "\n";
+      return kSandboxFailure;
+    }
+    aliases.push_back(*alias);
+  }
+  if (!config.network.policy_file.empty()) {
+    auto rules = load_policy_file(config.network.policy_file.string());
+    if (!rules) {
+      std::cerr << "sandboxd-host: " << rules.error() << "\n";
+      return kSandboxFailure;
+    }
+    config.service.default_network = std::move(*rules);
+  }
+  auto make_policy = [aliases, host_addresses = net::host_interface_addresses()](
+                         const session::NetworkChoice& choice) -> Expected<net::EgressPolicy, std::string> {
+    return net::EgressPolicy::make(choice.mode ? net::policy_for_mode(*choice.mode, aliases) : choice.rules, aliases,
+                                   net::wire::Ipv4Address{{10, 0, 2, 100}}, host_addresses);
   };
-  auto waiting_policy = make_policy(net::EgressMode::kDenyAll);
+  auto waiting_policy = make_policy(session::NetworkChoice{net::EgressMode::kDenyAll, {}});
   if (!waiting_policy) {
     std::cerr << "sandboxd-host: egress policy: " << waiting_policy.error() << "\n";
     return kSandboxFailure;
@@ -238,7 +257,11 @@ int serve_command(const ServeOptions& options) {
     });
   });
   std::cerr << "sandboxd-host: ready (pool of " << config.pool.warm_per_shape << " per shape, network "
-            << vm::to_string(config.machine.network) << ", egress " << net::to_string(config.service.default_egress)
+            << vm::to_string(config.machine.network) << ", egress "
+            << (config.service.default_network
+                    ? std::to_string(config.service.default_network->rules.size()) + " rules from " +
+                          config.network.policy_file.string()
+                    : std::string(net::to_string(config.service.default_egress)))
             << ")\n";
   io.run();
   std::cerr << "sandboxd-host: stopped" << (stopping ? "" : " unexpectedly") << "\n";

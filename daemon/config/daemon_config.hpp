@@ -27,6 +27,7 @@ struct DaemonConfig {
   api::ConnectionConfig connection;
   vm::PoolConfig pool;
   vm::MachineConfig machine;
+  NetworkSettings network;
   LoggingConfig log;
 
   friend bool operator==(const DaemonConfig&, const DaemonConfig&) = default;

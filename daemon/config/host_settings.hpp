@@ -48,6 +48,14 @@ inline constexpr auto kLogLevelNames =
                     EnumName<spdlog::level::level_enum>{spdlog::level::err, "error"},
                     EnumName<spdlog::level::level_enum>{spdlog::level::off, "off"});
 
+// The egress settings `serve` applies to every sandbox's network. The file
+// is read when the daemon starts (a setting holds only its path).
+struct NetworkSettings {
+  std::filesystem::path policy_file;      // empty: the `egress` mode is every sandbox's default
+  std::vector<std::string> host_aliases;  // NAME=IP, checked by the value kind
+  friend bool operator==(const NetworkSettings&, const NetworkSettings&) = default;
+};
+
 struct LoggingConfig {
   spdlog::level::level_enum level = spdlog::level::info;
   friend bool operator==(const LoggingConfig&, const LoggingConfig&) = default;

@@ -147,7 +147,16 @@ std::vector<Setting> make_table() {
               "the guest's network: the daemon's own stack, QEMU's user network (slirp) or no NIC at all",
               {.flag = "--network"}),
       setting("egress", member(&DaemonConfig::service, &ServiceConfig::default_egress), choice(net::kEgressModeNames),
-              "where a sandbox's network flows may go unless it asks", {.flag = "--egress"}),
+              "where a sandbox's network flows may go unless it asks (when network_policy is not set)",
+              {.flag = "--egress"}),
+      setting("network_policy", member(&DaemonConfig::network, &NetworkSettings::policy_file), absolute_path(),
+              "a network policy file (JSON rules, WS_PROTOCOL.md \"Network policy\"): every sandbox's rules unless "
+              "it asks; read at start; empty: the egress mode",
+              {.flag = "--policy"}),
+      setting("host_aliases", member(&DaemonConfig::network, &NetworkSettings::host_aliases), host_aliases(),
+              "NAME=IP: NAME resolves in every guest and reaches IP on the host, loopback included, when a rule "
+              "allows NAME",
+              {.flag = "--host-alias", .flag_repeats = true}),
       setting("log_level", member(&DaemonConfig::log, &LoggingConfig::level), choice(kLogLevelNames),
               "the least severe log lines the daemon writes", {.flag = "--log-level"}),
   };

@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <optional>
 
+#include "daemon/net/wire/address.hpp"
+#include "daemon/net/wire/dns.hpp"
 #include "daemon/service/auth_token.hpp"
 
 namespace sandboxd::config {
@@ -27,6 +30,24 @@ std::string_view trim(std::string_view s) {
   auto first = s.find_first_not_of(kBlanks);
   if (first == std::string_view::npos) return {};
   return s.substr(first, s.find_last_not_of(kBlanks) - first + 1);
+}
+
+// The items of a comma-separated list, blanks trimmed, empty items skipped.
+std::vector<std::string_view> comma_separated(std::string_view text) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    std::string_view item = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string comma_joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
 }
 
 // Plain decimal digits: no sign, no blanks, no base prefix.
@@ -185,11 +206,7 @@ ValueKind<std::filesystem::path> absolute_path() {
 ValueKind<std::vector<std::filesystem::path>> absolute_paths() {
   return {[](std::string_view text) -> Expected<std::vector<std::filesystem::path>, std::string> {
             std::vector<std::filesystem::path> out;
-            while (!text.empty()) {
-              auto comma = text.find(',');
-              std::string_view item = trim(text.substr(0, comma));
-              text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-              if (item.empty()) continue;
+            for (std::string_view item : comma_separated(text)) {
               if (item[0] != '/') return fail("'" + shown_in_message(item) + "' is not an absolute path");
               std::filesystem::path path = std::filesystem::path(item).lexically_normal();
               for (const auto& part : path)
@@ -227,23 +244,35 @@ ValueKind<std::string> token() {
 ValueKind<std::vector<std::string>> origins() {
   return {[](std::string_view text) -> Expected<std::vector<std::string>, std::string> {
             std::vector<std::string> out;
-            while (!text.empty()) {
-              auto comma = text.find(',');
-              std::string_view item = trim(text.substr(0, comma));
-              text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-              if (item.empty()) continue;
+            for (std::string_view item : comma_separated(text)) {
               if (item != "*" && !service::is_origin(item))
                 return fail("'" + shown_in_message(item) + "' is not an origin (scheme://host[:port], no path) or *");
               out.emplace_back(item);
             }
             return out;
           },
-          [](const std::vector<std::string>& list) {
-            std::string out;
-            for (const auto& origin : list) out += (out.empty() ? "" : ", ") + origin;
+          comma_joined,
+          "comma-separated scheme://host[:port], or *"};
+}
+
+ValueKind<std::vector<std::string>> host_aliases() {
+  return {[](std::string_view text) -> Expected<std::vector<std::string>, std::string> {
+            std::vector<std::string> out;
+            for (std::string_view item : comma_separated(text)) {
+              auto eq = item.find('=');
+              std::string name(item.substr(0, eq == std::string_view::npos ? 0 : eq));
+              for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+              if (!name.empty() && name.back() == '.') name.pop_back();
+              if (eq == std::string_view::npos || name.empty() || !net::wire::is_valid_dns_name(name) ||
+                  !net::wire::Ipv4Address::parse(item.substr(eq + 1)))
+                return fail("'" + shown_in_message(item) + "' is not NAME=IP (a host name and an IPv4 address)");
+              out.emplace_back(item);
+            }
+            if (out.size() > 64) return fail("at most 64 host aliases");
             return out;
           },
-          "comma-separated scheme://host[:port], or *"};
+          comma_joined,
+          "comma-separated NAME=IP"};
 }
 
 ValueKind<std::string> image_name() {

@@ -72,6 +72,8 @@ ValueKind<std::string> token();
 // Comma-separated browser origins, or * for any; blanks and empty items are
 // skipped, so an empty text allows none.
 ValueKind<std::vector<std::string>> origins();
+// Comma-separated NAME=IP host aliases: a host name and an IPv4 address.
+ValueKind<std::vector<std::string>> host_aliases();
 // A guest image name, held to the image finder's rule (it names a directory).
 ValueKind<std::string> image_name();
 

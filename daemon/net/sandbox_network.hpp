@@ -54,6 +54,8 @@ class SandboxNetwork : public std::enable_shared_from_this<SandboxNetwork> {
   // Hands the network to a sandbox: its identity, its egress policy for
   // flows opened from now on, and where its flows are reported.
   void assign(NetworkAssignment assignment) { egress_.assign(std::move(assignment)); }
+  // Replaces the assigned policy for new flows (Egress::set_policy).
+  void set_policy(EgressPolicy policy) { egress_.set_policy(std::move(policy)); }
 
   const NetCounters& counters() const { return stack_.counters(); }
   const EgressCounters& egress_counters() const { return egress_.counters(); }

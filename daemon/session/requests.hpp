@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
+#include "policy/network_policy.hpp"
 #include "protocol/enum_names.hpp"
 
 namespace sandboxd::session {
@@ -47,6 +48,16 @@ struct MountParams {
   bool read_only = false;
 };
 
+// What a sandbox's network is asked to be: an old egress mode ("deny-all",
+// "allow-all"), or rules (policy/network_policy.hpp).
+struct NetworkChoice {
+  std::optional<net::EgressMode> mode;  // set: what the mode stands for; unset: `rules`
+  policy::NetworkPolicy rules;
+
+  // What the Sandbox object's `egress` says: the mode's name, or "policy".
+  std::string_view label() const { return mode ? to_string(*mode) : std::string_view("policy"); }
+};
+
 struct CreateSandboxParams {
   std::optional<std::string> image;
   std::optional<unsigned> cpus;
@@ -60,7 +71,7 @@ struct CreateSandboxParams {
   Labels labels;
   std::optional<std::uint32_t> lifetime_s;      // 0: none
   std::optional<std::uint32_t> idle_timeout_s;  // 0: none
-  std::optional<net::EgressMode> egress;
+  std::optional<NetworkChoice> network;  // `egress` or `network`; unset: the daemon's default
   // Client-chosen, unique per owner: a create with the key of a sandbox that
   // exists (booting or live) starts nothing and answers with that sandbox.
   std::optional<std::string> key;

@@ -222,6 +222,16 @@ void Sandbox::broadcast_state(const SandboxStateEvent& event) {
   }
 }
 
+Expected<void, Error> Sandbox::set_network(NetworkChoice choice, net::EgressPolicy policy) {
+  if (!live() || !machine_)
+    return Unexpected{Error{ErrorCode::kNotReady, "sandbox " + id() + " is " + std::string(to_string(state_))}};
+  machine_->set_egress_policy(std::move(policy));
+  settings_.network = std::move(choice);
+  spdlog::info("sandbox {}: network replaced ({}, {} rules)", id(), settings_.network.label(),
+               settings_.network.rules.rules.size());
+  return {};
+}
+
 SandboxInfo Sandbox::info() const {
   SandboxInfo info;
   info.id = id();
@@ -234,7 +244,7 @@ SandboxInfo Sandbox::info() const {
   info.created_at = created_;
   if (settings_.lifetime_s > 0) info.expires_at = created_ + std::chrono::seconds(settings_.lifetime_s);
   info.idle_timeout_s = settings_.idle_timeout_s;
-  info.egress = settings_.egress;
+  info.network = settings_.network;
   info.from_pool = from_pool_;
   info.boot_ms = boot_ms_;
   info.execs_running = running_.size();

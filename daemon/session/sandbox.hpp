@@ -48,7 +48,7 @@ struct SandboxSettings {
   Labels labels;
   std::uint32_t lifetime_s = 0;      // 0: none
   std::uint32_t idle_timeout_s = 0;  // 0: none
-  net::EgressMode egress = net::EgressMode::kDenyAll;
+  NetworkChoice network{net::EgressMode::kDenyAll, {}};
   std::size_t exec_log_bytes = 16u << 20;
   const LogFormat* log_format = nullptr;  // required
 };
@@ -72,6 +72,11 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   // `done` runs once the sandbox is ready (at once if it is), or with why it
   // never will be.
   void when_ready(Ready done);
+
+  // Replaces the network's rules for new flows (sandbox.set_network):
+  // `policy` is what `choice` stands for. Only a ready sandbox's network can
+  // be changed.
+  Expected<void, Error> set_network(NetworkChoice choice, net::EgressPolicy policy);
 
   Expected<std::shared_ptr<Exec>, Error> start_exec(const ExecStartParams& params, std::string exec_id);
   // Ends the sandbox: execs end with sandbox_destroyed, the machine is

@@ -105,13 +105,15 @@ void SandboxService::create(const std::string& owner, const CreateSandboxParams&
   s.labels = params.labels;
   s.lifetime_s = params.lifetime_s.value_or(config_.default_lifetime_s);
   s.idle_timeout_s = params.idle_timeout_s.value_or(config_.default_idle_timeout_s);
-  s.egress = params.egress.value_or(config_.default_egress);
+  if (params.network) s.network = *params.network;
+  else if (config_.default_network) s.network = NetworkChoice{std::nullopt, *config_.default_network};
+  else s.network = NetworkChoice{config_.default_egress, {}};
   s.exec_log_bytes = config_.exec_log_bytes;
   s.log_format = &log_format_;
   auto prepared = prepare_mounts(params.mounts, config_.allowed_host_roots);
   if (!prepared) return done(Unexpected{prepared.error()});
   s.mounts = prepared->shown;
-  auto policy = make_policy_(s.egress);
+  auto policy = make_policy_(s.network);
   if (!policy) return done(Unexpected{Error{ErrorCode::kInternal, "egress policy: " + policy.error()}});
   s.id = new_sandbox_id();
 
@@ -160,6 +162,16 @@ Expected<SandboxService::SandboxPtr, Error> SandboxService::find(const std::stri
   auto it = sandboxes_.find(id);
   if (it == sandboxes_.end() || it->second->owner() != owner) return Unexpected{Error::not_found("sandbox " + id)};
   return it->second;
+}
+
+Expected<SandboxService::SandboxPtr, Error> SandboxService::set_network(const std::string& owner,
+                                                                       const std::string& id, NetworkChoice choice) {
+  auto sandbox = get(owner, id);
+  if (!sandbox) return sandbox;
+  auto policy = make_policy_(choice);
+  if (!policy) return Unexpected{Error{ErrorCode::kInternal, "egress policy: " + policy.error()}};
+  if (auto set = (*sandbox)->set_network(std::move(choice), std::move(*policy)); !set) return Unexpected{set.error()};
+  return sandbox;
 }
 
 Expected<SandboxService::SandboxPtr, Error> SandboxService::get(const std::string& owner, const std::string& id) {

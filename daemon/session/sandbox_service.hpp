@@ -37,8 +37,9 @@ class SandboxService {
  public:
   using SandboxPtr = std::shared_ptr<Sandbox>;
   using ExecPtr = std::shared_ptr<Exec>;
-  // The egress policy of a sandbox with this egress mode.
-  using PolicyMaker = std::function<Expected<net::EgressPolicy, std::string>(net::EgressMode)>;
+  // The egress policy a network choice stands for on this daemon (its host
+  // aliases, its host's addresses).
+  using PolicyMaker = std::function<Expected<net::EgressPolicy, std::string>(const NetworkChoice&)>;
 
   SandboxService(boost::asio::io_context& io, vm::MachinePool& pool, ServiceConfig config, const LogFormat& log_format,
                  PolicyMaker make_policy);
@@ -60,6 +61,8 @@ class SandboxService {
   Expected<SandboxPtr, Error> find(const std::string& owner, const std::string& id) const;
   // A request about the sandbox: the lookup restarts its idle timer.
   Expected<SandboxPtr, Error> get(const std::string& owner, const std::string& id);
+  // sandbox.set_network: new rules for a ready sandbox's new flows.
+  Expected<SandboxPtr, Error> set_network(const std::string& owner, const std::string& id, NetworkChoice choice);
   // Answers once the sandbox has ended (its machine is gone).
   void destroy(const std::string& owner, const std::string& id, std::function<void(Expected<SandboxPtr, Error>)> done);
 

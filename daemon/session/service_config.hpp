@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
+#include "policy/network_policy.hpp"
 
 namespace sandboxd::session {
 
@@ -27,6 +28,9 @@ struct ServiceConfig {
   std::uint32_t default_lifetime_s = 3600;     // 0: none
   std::uint32_t default_idle_timeout_s = 600;  // 0: none
   net::EgressMode default_egress = net::EgressMode::kDenyAll;
+  // Rules every sandbox gets unless it asks otherwise; when set, in place of
+  // default_egress (the config's network_policy file).
+  std::optional<policy::NetworkPolicy> default_network;
   std::uint64_t exec_log_bytes = 16u << 20;
   std::uint32_t exec_retention_s = 600;
   unsigned max_retained_execs = 1000;

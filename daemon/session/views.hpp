@@ -59,7 +59,7 @@ struct SandboxInfo {
   std::chrono::system_clock::time_point created_at;
   std::optional<std::chrono::system_clock::time_point> expires_at;
   std::uint32_t idle_timeout_s = 0;
-  net::EgressMode egress = net::EgressMode::kDenyAll;
+  NetworkChoice network{net::EgressMode::kDenyAll, {}};
   bool from_pool = false;
   std::int64_t boot_ms = 0;
   std::size_t execs_running = 0;

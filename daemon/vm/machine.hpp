@@ -42,6 +42,9 @@ class Machine {
   // sink apply to flows opened from now on (net/egress/network_assignment.hpp).
   // Nothing happens on a machine without a network.
   virtual void assign(net::NetworkAssignment assignment) = 0;
+  // Replaces the assigned egress policy: new flows and DNS answers follow
+  // it, open flows keep going. Nothing happens without a network.
+  virtual void set_egress_policy(net::EgressPolicy policy) = 0;
   // Ends the machine; `gone` runs once QEMU has exited and everything the
   // machine held on the host is released. on_exit handlers are not called.
   virtual void stop(std::function<void()> gone) = 0;

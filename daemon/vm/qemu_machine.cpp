@@ -83,6 +83,10 @@ void QemuMachine::assign(net::NetworkAssignment assignment) {
   if (network_) network_->assign(std::move(assignment));
 }
 
+void QemuMachine::set_egress_policy(net::EgressPolicy policy) {
+  if (network_) network_->set_policy(std::move(policy));
+}
+
 void QemuMachine::stop(std::function<void()> gone) { release(std::move(gone)); }
 
 std::string QemuMachine::network_stats() const { return network_ ? network_->stats_text() : std::string(); }

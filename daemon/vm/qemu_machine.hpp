@@ -49,6 +49,7 @@ class QemuMachine final : public Machine {
   std::chrono::microseconds boot_time() const override { return boot_time_; }
   void on_exit(std::function<void(const MachineExit&)> handler) override;
   void assign(net::NetworkAssignment assignment) override;
+  void set_egress_policy(net::EgressPolicy policy) override;
   void stop(std::function<void()> gone) override;
   std::string network_stats() const override;
   std::shared_ptr<vfs::FsServer> mounts() const override { return mounts_; }

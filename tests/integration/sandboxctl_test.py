@@ -108,6 +108,40 @@ class SandboxctlAgainstDaemon(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"--disk-backing", r.stderr)
 
+    def test_01b_create_with_a_policy_then_set_network(self):
+        with tempfile.TemporaryDirectory() as scratch:
+            good = os.path.join(scratch, "policy.json")
+            with open(good, "w") as f:
+                json.dump({"rules": [{"host": "*.debian.org", "ports": [443], "verdict": "allow"}]}, f)
+            r = self.ctl("--json", "create", "--image", "mini", "--policy", good)
+            self.check(r)
+            created = json.loads(r.stdout)
+            try:
+                self.assertEqual(created["egress"], "policy")
+                self.assertEqual(created["network"]["rules"][0]["host"], "*.debian.org")
+                r = self.ctl("--json", "set-network", created["id"], "--egress", "allow-all")
+                self.check(r)
+                changed = json.loads(r.stdout)
+                self.assertEqual((changed["egress"], changed["network"]), ("allow-all", None))
+                # Rules the daemon refuses: its error, naming the member.
+                refused = os.path.join(scratch, "refused.json")
+                with open(refused, "w") as f:
+                    json.dump({"rules": [{"host": "a.test", "ports": [70000], "verdict": "allow"}]}, f)
+                r = self.ctl("set-network", created["id"], "--policy", refused)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(b"network.rules[0].ports[0]", r.stderr)
+                # Not JSON: refused before anything is sent.
+                broken = os.path.join(scratch, "broken.json")
+                with open(broken, "w") as f:
+                    f.write("{rules: allow}")
+                r = self.ctl("set-network", created["id"], "--policy", broken)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(b"not JSON", r.stderr)
+                r = self.ctl("set-network", created["id"])
+                self.assertEqual(r.returncode, 2, r.stderr)
+            finally:
+                self.check(self.ctl("rm", created["id"]))
+
     def test_02_ls_shows_it(self):
         sandbox = self.need_sandbox()
         r = self.ctl("ls")

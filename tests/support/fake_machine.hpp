@@ -69,6 +69,7 @@ struct MachineLedger {
   unsigned live = 0;     // not yet destroyed
   unsigned stopped = 0;  // stop() called
   std::vector<net::NetworkAssignment> assignments;
+  std::vector<net::EgressPolicy> replaced_policies;  // set_egress_policy, in order
 };
 
 class FakeMachine final : public vm::Machine {
@@ -80,6 +81,9 @@ class FakeMachine final : public vm::Machine {
   std::chrono::microseconds boot_time() const override { return std::chrono::milliseconds(7); }
   void on_exit(std::function<void(const vm::MachineExit&)> handler) override { exit_handler_ = std::move(handler); }
   void assign(net::NetworkAssignment assignment) override { ledger_->assignments.push_back(std::move(assignment)); }
+  void set_egress_policy(net::EgressPolicy policy) override {
+    ledger_->replaced_policies.push_back(std::move(policy));
+  }
   void stop(std::function<void()> gone) override;
   std::string network_stats() const override { return {}; }
 

@@ -46,6 +46,10 @@ DnsPlan reply_plan(const DnsRepr& reply, std::size_t max_reply) {
   return DnsPlan{DnsPlan::Kind::kReply, encode(reply, max_reply), {}};
 }
 
+DnsRcode denied_name_rcode(const EgressPolicy& policy) {
+  return policy.rules().denied_names == policy::DeniedNameAnswer::kRefused ? DnsRcode::kRefused : DnsRcode::kNameError;
+}
+
 }  // namespace
 
 DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_t max_reply) {
@@ -65,6 +69,9 @@ DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_
   const wire::DnsQuestion& question = query.questions.front();
   if (question.dns_class != wire::kDnsClassIn) return reply_plan(reply_to(query, DnsRcode::kRefused), max_reply);
 
+  // A name no rule could allow is answered here, without any lookup: the
+  // host's resolver must not carry a denied name anywhere.
+  if (!policy.may_resolve(question.name)) return reply_plan(reply_to(query, denied_name_rcode(policy)), max_reply);
   if (auto alias = policy.resolve_alias(question.name)) {
     DnsRepr reply = reply_to(query, DnsRcode::kNoError);
     reply.authoritative = true;
@@ -72,16 +79,22 @@ DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_
       reply.answers.push_back({question.name, DnsType::kA, wire::kDnsClassIn, kDnsAnswerTtl, *alias});
     return reply_plan(reply, max_reply);
   }
-  if (!policy.resolves_upstream()) return reply_plan(reply_to(query, DnsRcode::kNameError), max_reply);
-  if (question.type != DnsType::kA && question.type != DnsType::kAaaa)
-    return reply_plan(reply_to(query, DnsRcode::kRefused), max_reply);
+  // Only A is looked up. AAAA gets no records because the guest's network
+  // is IPv4 only (an empty answer makes its resolver use A at once); every
+  // other type gets none either, so TXT, NULL and the like carry nothing in
+  // either direction.
+  if (question.type != DnsType::kA) return reply_plan(reply_to(query, DnsRcode::kNoError), max_reply);
   return DnsPlan{DnsPlan::Kind::kResolve, {}, query};
 }
 
-Bytes dns_resolved_reply(const DnsRepr& query, std::span<const wire::Ipv4Address> addresses, bool name_exists,
-                         bool failed, std::size_t max_reply) {
-  if (failed) return encode(reply_to(query, DnsRcode::kServerFailure), max_reply);
-  if (!name_exists) return encode(reply_to(query, DnsRcode::kNameError), max_reply);
+Bytes dns_resolved_reply(const DnsRepr& query, std::span<const wire::Ipv4Address> addresses, ResolvedOutcome outcome,
+                         std::size_t max_reply) {
+  switch (outcome) {
+    case ResolvedOutcome::kFailed: return encode(reply_to(query, DnsRcode::kServerFailure), max_reply);
+    case ResolvedOutcome::kNoSuchName: return encode(reply_to(query, DnsRcode::kNameError), max_reply);
+    case ResolvedOutcome::kRefused: return encode(reply_to(query, DnsRcode::kRefused), max_reply);
+    case ResolvedOutcome::kFound: break;
+  }
   DnsRepr reply = reply_to(query, DnsRcode::kNoError);
   const wire::DnsQuestion& question = query.questions.front();
   if (question.type == DnsType::kA) {

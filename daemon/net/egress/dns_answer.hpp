@@ -1,15 +1,18 @@
 // What the gateway's DNS server does with one query from the guest: a pure
 // decision, so the rules can be read and tested apart from any socket.
 //
-// Answered at once: host aliases (A: the alias's guest address; any other
-// type: no records), and everything under deny-all (NXDOMAIN: the name does
-// not exist for this sandbox). Under allow-all, A and AAAA questions for
-// other names are resolved on the host (kResolve); the reply then carries the
-// IPv4 addresses found, and AAAA gets an empty answer, because the guest's
-// network is IPv4 only and an empty AAAA makes its resolver use A at once.
-// Other types are refused. Malformed queries get FORMERR when their id can
-// be read, and are dropped otherwise; responses and non-query opcodes are
-// answered FORMERR and NOTIMP.
+// A name no rule of the sandbox could allow (EgressPolicy::may_resolve) is
+// answered at once, NXDOMAIN or REFUSED as the policy says, and never looked
+// up. Host aliases the rules allow are answered at once too (A: the alias's
+// guest address; any other type: no records). For other allowed names an A
+// question is resolved on the host (kResolve), and the reply carries the
+// addresses found that the rules let the guest have (the server filters
+// them and pins each to the name: name_pins.hpp); AAAA and every other type
+// get an empty answer, since the guest's network is IPv4 only and no other
+// record type is carried (no TXT or NULL tunnels). Only single-question
+// queries of class IN are answered; malformed queries get FORMERR when their
+// id can be read, and are dropped otherwise; responses and non-query opcodes
+// are answered FORMERR and NOTIMP.
 #pragma once
 
 #include <cstdint>
@@ -36,11 +39,15 @@ inline constexpr std::size_t kDnsTcpReplyLimit = 65535;
 
 DnsPlan plan_dns_answer(ByteSpan message, const EgressPolicy& policy, std::size_t max_reply);
 
-// The reply to a kResolve query once the host's resolver has answered:
-// `addresses` found (A records), or none with `name_exists` false (NXDOMAIN),
-// or `failed` (SERVFAIL).
-Bytes dns_resolved_reply(const wire::DnsRepr& query, std::span<const wire::Ipv4Address> addresses, bool name_exists,
-                         bool failed, std::size_t max_reply);
+// How the host's lookup of a kResolve query ended: addresses found (those
+// the guest may have), no such name (NXDOMAIN), a failure (SERVFAIL), or
+// addresses that the rules refuse every one of (REFUSED: an allowed name
+// resolving or rebinding to a private or metadata address).
+enum class ResolvedOutcome { kFound, kNoSuchName, kFailed, kRefused };
+
+// The reply to a kResolve query once the host's resolver has answered.
+Bytes dns_resolved_reply(const wire::DnsRepr& query, std::span<const wire::Ipv4Address> addresses,
+                         ResolvedOutcome outcome, std::size_t max_reply);
 
 // TTL of the answers the gateway builds, for aliases and for names resolved
 // on the host alike.

@@ -11,6 +11,12 @@ void DnsServer::answer(ByteSpan message, std::size_t max_reply, std::function<vo
   auto context = running(context_);
   if (!context) return;
   ++context->counters.dns_queries;
+  if (!take_query_token()) {
+    // Over the rate: dropped like a lost datagram, so a guest flooding its
+    // resolver costs the host no work and no reply traffic.
+    ++context->counters.dns_rate_limited;
+    return;
+  }
   DnsPlan plan = plan_dns_answer(message, context->assignment.policy, max_reply);
   switch (plan.kind) {
     case DnsPlan::Kind::kDrop: return;
@@ -19,7 +25,7 @@ void DnsServer::answer(ByteSpan message, std::size_t max_reply, std::function<vo
   }
   if (resolving_ >= kMaxResolving) {
     ++context->counters.dns_resolve_failures;
-    return deliver(dns_resolved_reply(plan.query, {}, true, true, max_reply));
+    return deliver(dns_resolved_reply(plan.query, {}, ResolvedOutcome::kFailed, max_reply));
   }
   ++resolving_;
   ++context->counters.dns_resolved_on_host;
@@ -31,11 +37,43 @@ void DnsServer::answer(ByteSpan message, std::size_t max_reply, std::function<vo
     --self->resolving_;
     auto still_running = running(self->context_);
     if (!still_running) return;  // the network is stopped or gone: there is no one to answer
-    bool failed = found.outcome == HostLookup::Outcome::kFailed;
-    if (failed) ++still_running->counters.dns_resolve_failures;
-    deliver(dns_resolved_reply(query, found.addresses, found.outcome != HostLookup::Outcome::kNoSuchName, failed,
-                               max_reply));
+    deliver(self->reply_to_lookup(*still_running, query, found, max_reply));
   });
+}
+
+Bytes DnsServer::reply_to_lookup(EgressContext& context, const wire::DnsRepr& query, const HostLookup& found,
+                                 std::size_t max_reply) {
+  switch (found.outcome) {
+    case HostLookup::Outcome::kFailed:
+      ++context.counters.dns_resolve_failures;
+      return dns_resolved_reply(query, {}, ResolvedOutcome::kFailed, max_reply);
+    case HostLookup::Outcome::kNoSuchName: return dns_resolved_reply(query, {}, ResolvedOutcome::kNoSuchName, max_reply);
+    case HostLookup::Outcome::kFound: break;
+  }
+  // Judged by the policy in force now, which may have been replaced while
+  // the lookup ran.
+  const std::string& name = query.questions.front().name;
+  const EgressPolicy& policy = context.assignment.policy;
+  std::vector<wire::Ipv4Address> given;
+  for (const auto& address : found.addresses) {
+    if (policy.answer_allowed(name, address)) given.push_back(address);
+  }
+  if (given.empty() && !found.addresses.empty()) {
+    ++context.counters.dns_answers_refused;
+    return dns_resolved_reply(query, {}, ResolvedOutcome::kRefused, max_reply);
+  }
+  for (const auto& address : given) context.pins.pin(address, name);
+  return dns_resolved_reply(query, given, ResolvedOutcome::kFound, max_reply);
+}
+
+bool DnsServer::take_query_token() {
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+  last_refill_ = now;
+  tokens_ = std::min(static_cast<double>(kQueryBurst), tokens_ + elapsed * kQueriesPerSecond);
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
 }
 
 void DnsServer::on_udp_query(FlowId id, ByteSpan message) {

@@ -5,7 +5,10 @@
 // them to answer(). Names to resolve go to the host's resolver
 // (host_resolver.hpp), at most kMaxResolving at a time per sandbox — more
 // are answered SERVFAIL at once, so a guest cannot queue unbounded work on
-// the host.
+// the host; and at most kQueriesPerSecond queries are answered per sandbox
+// (bursts of kQueryBurst), the rest dropped. The addresses found are given
+// to the guest only as far as the policy allows (EgressPolicy::
+// answer_allowed), and each one given is pinned to the name (name_pins.hpp).
 //
 // The resolver answers from another thread's work, whenever it is done,
 // perhaps after the network is stopped and destroyed (getaddrinfo cannot be
@@ -15,6 +18,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -27,6 +31,8 @@ namespace sandboxd::net {
 class DnsServer : public std::enable_shared_from_this<DnsServer> {
  public:
   static constexpr unsigned kMaxResolving = 16;
+  static constexpr unsigned kQueriesPerSecond = 200;
+  static constexpr unsigned kQueryBurst = 400;
 
   DnsServer(boost::asio::any_io_executor executor, std::weak_ptr<EgressContext> context,
             std::shared_ptr<HostResolver> resolver);
@@ -47,7 +53,13 @@ class DnsServer : public std::enable_shared_from_this<DnsServer> {
   boost::asio::any_io_executor executor_;
   std::weak_ptr<EgressContext> context_;
   std::shared_ptr<HostResolver> resolver_;
+  Bytes reply_to_lookup(EgressContext& context, const wire::DnsRepr& query, const HostLookup& found,
+                        std::size_t max_reply);
+  bool take_query_token();
+
   unsigned resolving_ = 0;
+  double tokens_ = kQueryBurst;
+  std::chrono::steady_clock::time_point last_refill_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace sandboxd::net

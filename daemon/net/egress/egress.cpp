@@ -17,6 +17,8 @@ std::string EgressCounters::to_text() const {
   line("dns queries", dns_queries);
   line("dns resolved on host", dns_resolved_on_host);
   line("dns resolve failures", dns_resolve_failures);
+  line("dns answers refused", dns_answers_refused);
+  line("dns queries rate limited", dns_rate_limited);
   line("bytes to upstream", bytes_to_upstream);
   line("bytes from upstream", bytes_from_upstream);
   return out;
@@ -46,9 +48,15 @@ void Egress::stop() {
 
 void Egress::assign(NetworkAssignment assignment) {
   context_->log_name = assignment.sandbox_id.empty() ? "net" : "sandbox " + assignment.sandbox_id + ": net";
-  spdlog::debug("{}: assigned (owner {}, egress {})", context_->log_name, assignment.owner,
-                to_string(assignment.policy.mode()));
+  spdlog::debug("{}: assigned (owner {}, {} rules)", context_->log_name, assignment.owner,
+                assignment.policy.rules().rules.size());
   context_->assignment = std::move(assignment);
+  context_->pins.clear();
+}
+
+void Egress::set_policy(EgressPolicy policy) {
+  spdlog::debug("{}: policy replaced ({} rules)", context_->log_name, policy.rules().rules.size());
+  context_->assignment.policy = std::move(policy);
 }
 
 void Egress::handle(StackEvent& event) {
@@ -111,14 +119,16 @@ void Egress::report(FlowProtocol protocol, const FlowKey& key, const FlowPlan& p
 }
 
 void Egress::open_tcp(const StackEvent& event) {
-  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
+  FlowPlan plan = plan_flow(event.key, policy::Scheme::kTcp, context_->assignment.policy,
+                            context_->pins.name_for(event.key.remote_ip), context_->stack.config().gateway_ip);
   report(FlowProtocol::kTcp, event.key, plan);
   if (!plan.allowed()) ++context_->counters.tcp_denied;
   tcp_.emplace(event.id, start_tcp_flow(event.id, event.key, plan, TcpFlowEnv{executor_, context_, dns_}));
 }
 
 void Egress::open_udp(StackEvent& event) {
-  FlowPlan plan = plan_flow(event.key, context_->assignment.policy, context_->stack.config().gateway_ip);
+  FlowPlan plan = plan_flow(event.key, policy::Scheme::kUdp, context_->assignment.policy,
+                            context_->pins.name_for(event.key.remote_ip), context_->stack.config().gateway_ip);
   std::shared_ptr<UdpProxy> proxy;
   if (plan.kind == FlowPlan::Kind::kConnect) {
     proxy = std::make_shared<UdpProxy>(executor_, context_, event.id);

@@ -45,6 +45,10 @@ class Egress {
   // from now on follow the new policy and are reported to its sink; open
   // flows keep going.
   void assign(NetworkAssignment assignment);
+  // Replaces the assigned policy (sandbox.set_network): new flows and DNS
+  // answers follow it; open flows keep going; pins are kept, since every
+  // flow is judged again by name and address under the new rules.
+  void set_policy(EgressPolicy policy);
 
   const EgressCounters& counters() const { return context_->counters; }
   const EgressPolicy& policy() const { return context_->assignment.policy; }

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/net/egress/name_pins.hpp"
 #include "daemon/net/egress/network_assignment.hpp"
 #include "daemon/net/stack/net_stack.hpp"
 
@@ -40,6 +41,8 @@ struct EgressCounters {
   std::uint64_t dns_queries = 0;
   std::uint64_t dns_resolved_on_host = 0;
   std::uint64_t dns_resolve_failures = 0;
+  std::uint64_t dns_answers_refused = 0;  // every address found was one the rules refuse
+  std::uint64_t dns_rate_limited = 0;
   std::uint64_t bytes_to_upstream = 0;
   std::uint64_t bytes_from_upstream = 0;
 
@@ -58,6 +61,8 @@ struct EgressContext {
   Bytes read_buffer;
   // Until assign(): no id, the waiting policy, no sink.
   NetworkAssignment assignment;
+  // The name each address the DNS gave out stands for; cleared on assign().
+  NamePins pins;
   // What every log line from this network starts with: "net", then
   // "sandbox <id>: net" once assigned.
   std::string log_name = "net";

@@ -48,13 +48,30 @@ Expected<std::pair<std::string, Ipv4Address>, std::string> parse_host_alias(std:
   return std::pair{name, *ip};
 }
 
-Expected<EgressPolicy, std::string> EgressPolicy::make(EgressMode mode,
-                                                       const std::vector<std::pair<std::string, Ipv4Address>>& aliases,
+policy::NetworkPolicy policy_for_mode(EgressMode mode, const AliasList& aliases) {
+  policy::NetworkPolicy out =
+      mode == EgressMode::kAllowAll ? policy::NetworkPolicy::allow_public() : policy::NetworkPolicy::deny_all();
+  std::vector<policy::Rule> alias_rules;
+  for (const auto& [name, ip] : aliases) {
+    policy::Rule rule;
+    rule.host = policy::HostPattern{policy::HostPattern::Kind::kExact, normalized_name(name)};
+    // Every port and protocol: the operator named the service.
+    rule.ports = {policy::PortRange{1, 65535}};
+    rule.schemes = {policy::Scheme::kTcp, policy::Scheme::kUdp, policy::Scheme::kHttp, policy::Scheme::kHttps};
+    rule.verdict = policy::Verdict::kAllow;
+    rule.label = "host alias";
+    alias_rules.push_back(std::move(rule));
+  }
+  out.rules.insert(out.rules.begin(), alias_rules.begin(), alias_rules.end());
+  return out;
+}
+
+Expected<EgressPolicy, std::string> EgressPolicy::make(policy::NetworkPolicy rules, const AliasList& aliases,
                                                        Ipv4Address alias_base, std::vector<Ipv4Address> host_addresses) {
   if (aliases.size() > kMaxAliases)
     return Unexpected{"too many host aliases (at most " + std::to_string(kMaxAliases) + ")"};
   EgressPolicy policy;
-  policy.mode_ = mode;
+  policy.rules_ = std::move(rules);
   policy.host_addresses_ = std::move(host_addresses);
   std::uint32_t next = alias_base.to_u32();
   for (const auto& [name, host_ip] : aliases) {
@@ -66,15 +83,48 @@ Expected<EgressPolicy, std::string> EgressPolicy::make(EgressMode mode,
   return policy;
 }
 
-EgressDecision EgressPolicy::decide(const FlowKey& key) const {
-  for (const HostAlias& alias : aliases_) {
-    if (alias.guest_ip == key.remote_ip) return {true, alias.host_ip, "host alias"};
+EgressPolicy EgressPolicy::with_rules(policy::NetworkPolicy rules) const {
+  EgressPolicy out = *this;
+  out.rules_ = std::move(rules);
+  return out;
+}
+
+EgressDecision EgressPolicy::decide(const FlowKey& key, policy::Scheme scheme, std::string_view name) const {
+  policy::FlowFacts flow;
+  flow.address = key.remote_ip;
+  flow.port = key.remote_port;
+  flow.scheme = scheme;
+  Ipv4Address connect_to = key.remote_ip;
+  const HostAlias* alias = nullptr;
+  for (const HostAlias& a : aliases_) {
+    if (a.guest_ip == key.remote_ip) alias = &a;
   }
-  if (mode_ == EgressMode::kDenyAll) return {false, {}, "egress denied by policy"};
-  if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, why};
-  if (std::find(host_addresses_.begin(), host_addresses_.end(), key.remote_ip) != host_addresses_.end())
-    return {false, {}, "the host's own addresses are not reachable"};
-  return {true, key.remote_ip, "allow-all"};
+  if (alias) {
+    // An alias's address is known by the alias's name alone, whatever the
+    // guest's DNS was told.
+    flow.host = alias->name;
+    flow.operator_address = true;
+    connect_to = alias->host_ip;
+  } else {
+    flow.host = name;
+    if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, std::string(why)};
+    if (std::find(host_addresses_.begin(), host_addresses_.end(), key.remote_ip) != host_addresses_.end())
+      return {false, {}, "the host's own addresses are not reachable"};
+  }
+  policy::Decision decision = policy::evaluate(rules_, flow);
+  // Held flows (ask) and per-request decisions need the approval and HTTP
+  // paths; until a flow can be held, it is refused rather than let through.
+  if (decision.verdict == policy::Verdict::kAsk)
+    return {false, {}, decision.reason + "; approval cannot hold a flow yet: denied"};
+  if (!decision.allows()) return {false, {}, std::move(decision.reason)};
+  if (decision.per_request) return {false, {}, decision.reason + "; per-request rules need the HTTP path: denied"};
+  return {true, connect_to, std::move(decision.reason)};
+}
+
+bool EgressPolicy::answer_allowed(std::string_view name, Ipv4Address address) const {
+  if (!never_reachable(address).empty()) return false;
+  if (std::find(host_addresses_.begin(), host_addresses_.end(), address) != host_addresses_.end()) return false;
+  return policy::answer_address_allowed(rules_, name, address);
 }
 
 std::optional<Ipv4Address> EgressPolicy::resolve_alias(std::string_view name) const {

@@ -1,14 +1,19 @@
 // The one place that decides where a guest's new flow may go, and what the
-// names the guest looks up resolve to.
+// names the guest looks up resolve to: a sandbox's rules (policy/, a
+// NetworkPolicy), the host aliases of the daemon's operator, and the
+// host's own addresses, which no rule opens.
 //
-// Two modes for now (the policy component replaces them with rules):
-// allow-all lets a flow go to any public or private address, and lets the
-// gateway's DNS resolve names on the host; deny-all lets nothing out and
-// resolves nothing. Host aliases work in both: `--host-alias NAME=IP` makes
-// NAME resolve, in the guest, to an address of the sandbox's own (one per
-// alias, from config.alias_base upward), and a flow to that address is
+// Host aliases: `--host-alias NAME=IP` (or `host_aliases` in the config)
+// makes NAME resolve, in the guest, to an address of the sandbox's own (one
+// per alias, from alias_base upward), and a flow to that address is
 // connected to IP on the host — the only way a guest reaches the host's
-// loopback or the host's own addresses, which allow-all never opens.
+// loopback or the host's own addresses. An alias is still subject to the
+// rules, by its name: a policy that allows no flow to NAME gets NAME answered
+// like any denied name. The address-class check does not apply to it (the
+// operator chose its address, not the guest or a resolver).
+//
+// The old egress modes are policies too (policy_for_mode): deny-all allows
+// the aliases alone, allow-all the aliases and the public internet.
 //
 // Pure: the host's own addresses are passed in, so tests need no interfaces.
 #pragma once
@@ -20,6 +25,8 @@
 
 #include "daemon/net/stack/flow_key.hpp"
 #include "daemon/net/wire/address.hpp"
+#include "policy/evaluate.hpp"
+#include "policy/network_policy.hpp"
 #include "protocol/enum_names.hpp"
 #include "protocol/expected.hpp"
 
@@ -36,14 +43,19 @@ struct HostAlias {
   wire::Ipv4Address host_ip;     // where flows to it are connected on the host
   wire::Ipv4Address guest_ip;    // what the name resolves to in the guest
 };
+using AliasList = std::vector<std::pair<std::string, wire::Ipv4Address>>;
 
 // "NAME=IP" as given on the command line.
 Expected<std::pair<std::string, wire::Ipv4Address>, std::string> parse_host_alias(std::string_view text);
 
+// The rules an old egress mode stands for, given the aliases' names:
+// deny-all allows a flow to each alias; allow-all adds every public address.
+policy::NetworkPolicy policy_for_mode(EgressMode mode, const AliasList& aliases);
+
 struct EgressDecision {
   bool allowed = false;
   wire::Ipv4Address connect_to;  // when allowed: the host-side destination
-  std::string_view reason;       // either way, why: a string literal for logs, counters and audit records
+  std::string reason;            // either way, why: for logs, counters and audit records
 };
 
 class EgressPolicy {
@@ -52,25 +64,32 @@ class EgressPolicy {
 
   // `aliases` are (name, host address) pairs; each gets a guest address from
   // `alias_base` on. Fails on a bad name, a duplicate, or too many.
-  static Expected<EgressPolicy, std::string> make(EgressMode mode,
-                                                   const std::vector<std::pair<std::string, wire::Ipv4Address>>& aliases,
+  static Expected<EgressPolicy, std::string> make(policy::NetworkPolicy rules, const AliasList& aliases,
                                                    wire::Ipv4Address alias_base,
                                                    std::vector<wire::Ipv4Address> host_addresses);
 
-  EgressMode mode() const { return mode_; }
+  const policy::NetworkPolicy& rules() const { return rules_; }
   const std::vector<HostAlias>& aliases() const { return aliases_; }
+  // The same aliases and host addresses under other rules (sandbox.set_network).
+  EgressPolicy with_rules(policy::NetworkPolicy rules) const;
 
-  // May a flow from the guest to key.remote_ip:remote_port be opened, and to
-  // which host-side address?
-  EgressDecision decide(const FlowKey& key) const;
+  // May a new flow from the guest to key.remote_ip:remote_port be opened,
+  // and to which host-side address? `name` is what the sandbox's DNS
+  // answered that address for (name_pins.hpp), or empty.
+  EgressDecision decide(const FlowKey& key, policy::Scheme scheme, std::string_view name) const;
 
-  // The guest address an alias name (any case, trailing dot allowed) stands for.
+  // The guest address an alias name (any case, trailing dot allowed) stands
+  // for, whatever the rules say.
   std::optional<wire::Ipv4Address> resolve_alias(std::string_view name) const;
-  // Whether names that are not aliases may be resolved on the host.
-  bool resolves_upstream() const { return mode_ == EgressMode::kAllowAll; }
+  // Whether some flow to `name` could be allowed: only such names are
+  // answered (aliases) or resolved on the host; every other name is
+  // answered without a lookup.
+  bool may_resolve(std::string_view name) const { return policy::name_may_be_allowed(rules_, name); }
+  // Whether an address the host resolved for `name` may be given to the guest.
+  bool answer_allowed(std::string_view name, wire::Ipv4Address address) const;
 
  private:
-  EgressMode mode_ = EgressMode::kDenyAll;
+  policy::NetworkPolicy rules_;
   std::vector<HostAlias> aliases_;
   std::vector<wire::Ipv4Address> host_addresses_;
 };

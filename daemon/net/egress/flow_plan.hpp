@@ -1,5 +1,6 @@
 // What becomes of a guest's new flow, decided before any socket is touched:
-// a pure function of the flow's addresses, the policy and the gateway's
+// a pure function of the flow's addresses and scheme, the name its address
+// was pinned to by the sandbox's DNS (or none), the policy and the gateway's
 // address, the same for TCP and UDP.
 //
 //   to the gateway, port 53   -> kGatewayDns: the gateway's DNS server answers
@@ -13,6 +14,7 @@
 // made and no handler consults the policy itself.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "daemon/net/egress/egress_policy.hpp"
@@ -24,11 +26,12 @@ struct FlowPlan {
   enum class Kind { kGatewayDns, kConnect, kRefuse };
   Kind kind = Kind::kRefuse;
   wire::Ipv4Address connect_to;  // kConnect: where, on the host; the port is the guest's
-  std::string_view reason;       // a string literal, for logs, counters and audit records
+  std::string reason;            // for logs, counters and audit records
 
   bool allowed() const { return kind != Kind::kRefuse; }
 };
 
-FlowPlan plan_flow(const FlowKey& key, const EgressPolicy& policy, wire::Ipv4Address gateway_ip);
+FlowPlan plan_flow(const FlowKey& key, policy::Scheme scheme, const EgressPolicy& policy, std::string_view name,
+                   wire::Ipv4Address gateway_ip);
 
 }  // namespace sandboxd::net

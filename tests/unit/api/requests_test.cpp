@@ -52,7 +52,9 @@ TEST_CASE("requests: sandbox.create checks every member's type and range") {
   CHECK(ok->labels.at("job") == "42");
   CHECK(*ok->lifetime_s == 60);
   CHECK(*ok->idle_timeout_s == 0);
-  CHECK(*ok->egress == sandboxd::net::EgressMode::kAllowAll);
+  REQUIRE(ok->network);
+  CHECK(ok->network->mode == sandboxd::net::EgressMode::kAllowAll);
+  CHECK(ok->network->label() == "allow-all");
   auto defaults = parse_create_sandbox(obj("{}"));
   REQUIRE(defaults);
   CHECK_FALSE(defaults->cpus);
@@ -78,6 +80,31 @@ TEST_CASE("requests: sandbox.create checks every member's type and range") {
   CHECK(field_of(parse_create_sandbox(obj((many + "}}").c_str())).error()) == "labels");
   // null is the same as absent.
   CHECK(parse_create_sandbox(obj(R"({"cpus": null})")));
+}
+
+TEST_CASE("requests: sandbox.create's network is rules or a mode, never both, with the bad member's path") {
+  auto ruled = parse_create_sandbox(obj(R"({"network": {"rules": [{"host": "*.example.com", "verdict": "allow"}]}})"));
+  REQUIRE(ruled);
+  REQUIRE(ruled->network);
+  CHECK_FALSE(ruled->network->mode);
+  REQUIRE(ruled->network->rules.rules.size() == 1);
+  CHECK(ruled->network->rules.rules[0].host->to_string() == "*.example.com");
+  CHECK(ruled->network->label() == "policy");
+  CHECK_FALSE(parse_create_sandbox(obj("{}"))->network);
+  auto refused_at = [](const char* text) {
+    auto r = parse_create_sandbox(obj(text));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::kBadRequest);
+    return field_of(r.error());
+  };
+  CHECK(refused_at(R"({"network": {"rules": []}, "egress": "allow-all"})") == "network");
+  CHECK(refused_at(R"({"network": {"rules": [{"host": "a.example", "ports": [0], "verdict": "allow"}]}})") ==
+        "network.rules[0].ports[0]");
+  CHECK(refused_at(R"({"network": {"rules": [{"address": "10.0.0.1/8", "verdict": "allow"}]}})") ==
+        "network.rules[0].address");
+  CHECK(refused_at(R"({"network": "allow-all"})").rfind("network", 0) == 0);
+  CHECK(refused_at(R"({"network": {"rules": [], "extra": 1}})").rfind("network", 0) == 0);
+  CHECK(refused_at(R"({"egress": "allow-some"})") == "egress");
 }
 
 TEST_CASE("requests: sandbox.create's mounts: each type's members, files as text or base64, shape checks") {

@@ -271,6 +271,12 @@ TEST_CASE("daemon config: token") {
 
 TEST_CASE("daemon config: allowed origins") {
   CHECK(parsed("allowed_origins = *").access.allowed_origins == std::vector<std::string>{"*"});
+  CHECK(parsed("host_aliases = a.test=127.0.0.1, B.test.=10.0.0.1").network.host_aliases ==
+        std::vector<std::string>{"a.test=127.0.0.1", "B.test.=10.0.0.1"});
+  CHECK(value_error("host_aliases", "a.test").find("is not NAME=IP") != std::string::npos);
+  CHECK(value_error("host_aliases", "a.test=localhost").find("is not NAME=IP") != std::string::npos);
+  CHECK(value_error("host_aliases", "bad name=1.2.3.4").find("is not NAME=IP") != std::string::npos);
+  CHECK(value_error("network_policy", "policy.json").find("absolute") != std::string::npos);
   CHECK(parsed("allowed_origins =").access.allowed_origins.empty());
   CHECK(parsed("allowed_origins = https://a.example:8443 ,, http://[::1]:3000,").access.allowed_origins ==
         std::vector<std::string>{"https://a.example:8443", "http://[::1]:3000"});

@@ -35,6 +35,8 @@ default_idle_timeout_s = 0
 accelerator = tcg
 network = slirp
 egress = allow-all
+network_policy = /etc/sandboxd/policy.json
+host_aliases = files.internal=127.0.0.1, db.internal=10.1.2.3
 log_level = debug
 )";
 

@@ -101,6 +101,8 @@ TEST_CASE("config: the table has each key once, in the reference's order") {
                                            "accelerator",
                                            "network",
                                            "egress",
+                                           "network_policy",
+                                           "host_aliases",
                                            "log_level"});
   for (const auto& s : setting_table()) {
     INFO(s.key);
@@ -143,6 +145,7 @@ TEST_CASE("config: every value shows as the file spells it and parses back") {
   }
   CHECK(find_setting("allowed_origins")->show(*c) == "https://app.example.com, http://localhost:3000");
   CHECK(find_setting("allowed_host_roots")->show(*c) == "/srv/agents, /data/shared");
+  CHECK(find_setting("host_aliases")->show(*c) == "files.internal=127.0.0.1, db.internal=10.1.2.3");
   CHECK(find_setting("exec_log_bytes")->show(*c) == "32M");
   CHECK(find_setting("exec_retention_s")->show(*c) == "15m");
   CHECK(find_setting("default_idle_timeout_s")->show(*c) == "0s");
@@ -183,8 +186,11 @@ TEST_CASE("config: the flags of serve are the table's") {
                                                     {"--accel", "accelerator"},
                                                     {"--network", "network"},
                                                     {"--egress", "egress"},
+                                                    {"--policy", "network_policy"},
+                                                    {"--host-alias", "host_aliases"},
                                                     {"--log-level", "log_level"}});
-  for (const auto& s : setting_table()) CHECK(s.flag_repeats == (s.key == "allowed_origins" || s.key == "allowed_host_roots"));
+  for (const auto& s : setting_table())
+    CHECK(s.flag_repeats == (s.key == "allowed_origins" || s.key == "allowed_host_roots" || s.key == "host_aliases"));
 }
 
 TEST_CASE("config: each flag sets its setting") {

@@ -22,7 +22,7 @@ const Ipv4Address kFound{{93, 184, 216, 34}};
 constexpr std::uint16_t kGuestPort = 40053;
 
 EgressPolicy policy(EgressMode mode, std::vector<std::pair<std::string, Ipv4Address>> aliases = {}) {
-  auto p = EgressPolicy::make(mode, aliases, kAliasBase, {});
+  auto p = EgressPolicy::make(policy_for_mode(mode, aliases), aliases, kAliasBase, {});
   REQUIRE(p);
   return *p;
 }
@@ -114,6 +114,43 @@ TEST_CASE("dns: a name the host cannot resolve is answered NXDOMAIN, a failed lo
   CHECK(replies[1].id == 2);
   CHECK(replies[1].rcode == wire::DnsRcode::kServerFailure);
   CHECK(net.network->egress_counters().dns_resolve_failures == 1);
+}
+
+TEST_CASE("dns: an allowed name whose addresses are all private or metadata is refused, a mixed answer filtered") {
+  Running net(policy(EgressMode::kAllowAll));
+  net.guest->send(net.guest->udp(kGuestPort, net.config.gateway_ip, wire::DnsRepr::kPort, query("rebind.example", 1)));
+  net.guest->send(net.guest->udp(kGuestPort, net.config.gateway_ip, wire::DnsRepr::kPort, query("mixed.example", 2)));
+  REQUIRE(run_until(net.io, [&] { return net.resolver->pending.size() == 2; }));
+  auto held = std::move(net.resolver->pending);
+  held[0].done(HostLookup{HostLookup::Outcome::kFound,
+                          {Ipv4Address{{127, 0, 0, 1}}, Ipv4Address{{10, 0, 0, 1}}, Ipv4Address{{169, 254, 169, 254}}}});
+  held[1].done(HostLookup{HostLookup::Outcome::kFound, {Ipv4Address{{192, 168, 0, 1}}, kFound}});
+
+  std::vector<wire::DnsRepr> replies;
+  REQUIRE(run_until(net.io, [&] {
+    while (auto f = net.guest->take(is_dns_reply)) replies.push_back(*wire::DnsRepr::parse(f->payload));
+    return replies.size() == 2;
+  }));
+  CHECK(replies[0].id == 1);
+  CHECK(replies[0].rcode == wire::DnsRcode::kRefused);
+  CHECK(replies[0].answers.empty());
+  CHECK(replies[1].id == 2);
+  CHECK(replies[1].rcode == wire::DnsRcode::kNoError);
+  REQUIRE(replies[1].answers.size() == 1);
+  CHECK(std::get<Ipv4Address>(replies[1].answers[0].data) == kFound);
+  CHECK(net.network->egress_counters().dns_answers_refused == 1);
+}
+
+TEST_CASE("dns: a guest that floods its resolver is answered at a bounded rate") {
+  Running net(policy(EgressMode::kDenyAll));
+  for (std::uint16_t batch = 0; batch < 10; ++batch) {
+    for (std::uint16_t i = 0; i < 100; ++i)
+      net.guest->send(net.guest->udp(kGuestPort, net.config.gateway_ip, wire::DnsRepr::kPort,
+                                     query("x.example", static_cast<std::uint16_t>(batch * 100 + i))));
+    REQUIRE(run_until(net.io, [&] { return net.network->egress_counters().dns_queries == (batch + 1u) * 100u; }));
+  }
+  CHECK(net.network->egress_counters().dns_rate_limited >= 1000 - DnsServer::kQueryBurst - 50);
+  CHECK(net.resolver->pending.empty());  // denied names are never looked up
 }
 
 TEST_CASE("dns: queries over TCP to the gateway are answered on the same connection, each framed") {

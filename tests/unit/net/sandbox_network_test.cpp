@@ -26,7 +26,7 @@ const Ipv4Address kPublic{{93, 184, 216, 34}};
 const Ipv4Address kLoopback{{127, 0, 0, 1}};
 
 EgressPolicy policy(EgressMode mode, std::vector<std::pair<std::string, Ipv4Address>> aliases = {}) {
-  auto p = EgressPolicy::make(mode, aliases, kAliasBase, {});
+  auto p = EgressPolicy::make(policy_for_mode(mode, aliases), aliases, kAliasBase, {});
   REQUIRE(p);
   return *p;
 }
@@ -141,7 +141,7 @@ TEST_CASE("network: a flow opened after assign follows the new policy and is aud
   CHECK(allowed.protocol == FlowProtocol::kTcp);
   CHECK(allowed.key == FlowKey{pool.config.guest_ip, 42000, kAliasBase, pool.server_port()});
   CHECK(allowed.verdict == FlowVerdict::kAllowed);
-  CHECK(allowed.reason == "host alias");
+  CHECK(allowed.reason == "\"host alias\" (rule 0) allows");
   CHECK(allowed.destination == FlowDestination::kUpstream);
   CHECK(allowed.connected_to == FlowEndpoint{kLoopback, pool.server_port()});
   CHECK(allowed.time.time_since_epoch().count() > 0);
@@ -150,9 +150,9 @@ TEST_CASE("network: a flow opened after assign follows the new policy and is aud
   CHECK(denied.protocol == FlowProtocol::kTcp);
   CHECK(denied.key.remote_ip == kPublic);
   CHECK(denied.verdict == FlowVerdict::kDenied);
-  CHECK(denied.reason == "egress denied by policy");
+  CHECK(denied.reason == "no rule matches tcp to 93.184.216.34 port 443; denied by default");
   CHECK(denied.destination == FlowDestination::kNone);
-  CHECK(denied.to_text() == "tcp 10.0.2.15:42001 -> 93.184.216.34:443 denied (egress denied by policy)");
+  CHECK(denied.to_text() == "tcp 10.0.2.15:42001 -> 93.184.216.34:443 denied (no rule matches tcp to 93.184.216.34 port 443; denied by default)");
 
   const FlowAudit& dns = audit[2];
   CHECK(dns.protocol == FlowProtocol::kUdp);

@@ -17,8 +17,9 @@ struct ServiceWorld : SessionWorld {
   std::unique_ptr<SandboxService> service;
 
   explicit ServiceWorld(ServiceConfig c = {}) : config(c) {
-    service = std::make_unique<SandboxService>(io, pool, config, format, [](net::EgressMode mode) {
-      return net::EgressPolicy::make(mode, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, {});
+    service = std::make_unique<SandboxService>(io, pool, config, format, [](const NetworkChoice& choice) {
+      return net::EgressPolicy::make(choice.mode ? net::policy_for_mode(*choice.mode, {}) : choice.rules, {},
+                                     net::wire::Ipv4Address{{10, 0, 2, 100}}, {});
     });
   }
 
@@ -146,6 +147,55 @@ TEST_CASE("service: a failed boot fails the create with unavailable and the reas
   CHECK(r.error().message.find("did not answer") != std::string::npos);
   w.settle();
   CHECK(w.service->sandbox_count() == 0);
+}
+
+TEST_CASE("service: a sandbox's network is its create's, else the daemon's rules, else its mode; set_network replaces it") {
+  policy::NetworkPolicy daemon_rules;
+  daemon_rules.rules.push_back(policy::Rule{.host = policy::HostPattern{policy::HostPattern::Kind::kExact, "pypi.org"},
+                                            .verdict = policy::Verdict::kAllow});
+  ServiceConfig c;
+  c.default_egress = net::EgressMode::kAllowAll;
+  {
+    ServiceWorld w(c);
+    auto moded = w.create("a")->sandbox;
+    CHECK(moded->info().network.label() == "allow-all");
+    CHECK(w.factory.ledger->assignments.back().policy.rules() == net::policy_for_mode(net::EgressMode::kAllowAll, {}));
+  }
+  c.default_network = daemon_rules;
+  ServiceWorld w(c);
+  auto ruled = w.create("a")->sandbox;
+  CHECK(ruled->info().network.label() == "policy");
+  CHECK(ruled->info().network.rules == daemon_rules);
+  CHECK(w.factory.ledger->assignments.back().policy.rules() == daemon_rules);
+  CreateSandboxParams own;
+  own.network = NetworkChoice{net::EgressMode::kDenyAll, {}};
+  auto asked = w.create("a", own)->sandbox;
+  CHECK(asked->info().network.label() == "deny-all");
+
+  auto replaced = w.service->set_network("a", ruled->id(), NetworkChoice{std::nullopt, {}});
+  REQUIRE(replaced);
+  CHECK(ruled->info().network.rules.rules.empty());
+  REQUIRE(w.factory.ledger->replaced_policies.size() == 1);
+  CHECK(w.factory.ledger->replaced_policies[0].rules().rules.empty());
+  // Another owner's sandbox is not found; nothing changes.
+  auto other = w.service->set_network("b", ruled->id(), NetworkChoice{net::EgressMode::kAllowAll, {}});
+  REQUIRE_FALSE(other);
+  CHECK(other.error().code == ErrorCode::kNotFound);
+  CHECK(w.factory.ledger->replaced_policies.size() == 1);
+}
+
+TEST_CASE("service: a booting sandbox's network cannot be replaced yet") {
+  ServiceWorld w;
+  w.factory.hold = true;
+  w.service->create("a", {}, [](Expected<SandboxService::Created, Error>) {});
+  auto booting = w.service->list("a", {});
+  REQUIRE(booting.size() == 1);
+  auto r = w.service->set_network("a", booting[0]->id(), NetworkChoice{net::EgressMode::kAllowAll, {}});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == ErrorCode::kNotReady);
+  CHECK(booting[0]->info().network.label() == "deny-all");
+  w.factory.release_held();
+  REQUIRE(w.run([&] { return booting[0]->live(); }));
 }
 
 TEST_CASE("service: get counts as activity for the idle timer, find does not") {

@@ -176,7 +176,7 @@ TEST_CASE("sandbox: its machine is given the sandbox's identity and policy when 
   REQUIRE(w.factory.ledger->assignments.size() == 1);
   CHECK(w.factory.ledger->assignments[0].sandbox_id == "sb-77");
   CHECK(w.factory.ledger->assignments[0].owner == "owner-x");
-  CHECK(w.factory.ledger->assignments[0].policy.mode() == net::EgressMode::kDenyAll);
+  CHECK(w.factory.ledger->assignments[0].policy.rules() == policy::NetworkPolicy::deny_all());
   CHECK(sandbox->info().boot_ms == 7);
   CHECK(sandbox->info().from_pool);
 }

@@ -15,7 +15,7 @@
 namespace sandboxd::testing {
 
 inline net::EgressPolicy deny_all_policy() {
-  return *net::EgressPolicy::make(net::EgressMode::kDenyAll, {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, {});
+  return *net::EgressPolicy::make(policy::NetworkPolicy::deny_all(), {}, net::wire::Ipv4Address{{10, 0, 2, 100}}, {});
 }
 
 struct SessionWorld {
