@@ -138,6 +138,8 @@ void ClientSession::send_sandbox_state(const session::SandboxStateEvent& event) 
   send_text(sandbox_state_event(event));
 }
 
+void ClientSession::send_net_flow(const session::NetFlowEvent& event) { send_text(net_flow_event(event)); }
+
 Expected<session::SandboxService::Started, session::Error> ClientSession::starting_exec(
     const std::function<Expected<session::SandboxService::Started, session::Error>()>& start) {
   starting_exec_ = true;

@@ -81,6 +81,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession>,
   // session::SandboxSink
   void send_sandbox_state(const session::SandboxStateEvent& event) override;
   void send_exec_event(const std::string& exec_id, session::SharedEntry entry) override;
+  void send_net_flow(const session::NetFlowEvent& event) override;
 
  private:
   bool stdin_blocked() const;

@@ -140,6 +140,27 @@ std::string sandbox_state_event(const session::SandboxStateEvent& event) {
   return json::serialize(o);
 }
 
+std::string net_flow_event(const session::NetFlowEvent& event) {
+  const net::FlowAudit& f = event.flow;
+  auto endpoint = [](net::wire::Ipv4Address ip, std::uint16_t port) { return ip.to_string() + ":" + std::to_string(port); };
+  json::object o{{"type", "event"},
+                 {"event", "net.flow"},
+                 {"sandbox", event.sandbox},
+                 {"time", unix_ms(f.time)},
+                 {"protocol", to_string(f.protocol)},
+                 {"from", endpoint(f.key.guest_ip, f.key.guest_port)},
+                 {"to", endpoint(f.key.remote_ip, f.key.remote_port)},
+                 {"verdict", to_string(f.verdict)},
+                 {"reason", f.reason},
+                 {"destination", to_string(f.destination)}};
+  if (f.name.empty()) o["name"] = nullptr;
+  else o["name"] = f.name;
+  if (f.destination == net::FlowDestination::kUpstream) o["connected_to"] = endpoint(f.connected_to.ip, f.connected_to.port);
+  else o["connected_to"] = nullptr;
+  o["unreported_before"] = event.unreported_before;
+  return json::serialize(o);
+}
+
 std::string WsLogFormat::output(const session::ExecIds& ids, std::uint64_t seq, protocol::Stream stream,
                                 ByteSpan data) const {
   auto kind = stream == protocol::Stream::kStderr ? protocol::ws::BinaryKind::kStderr : protocol::ws::BinaryKind::kStdout;

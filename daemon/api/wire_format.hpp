@@ -23,6 +23,7 @@ void add_exit_members(const session::ExitInfo& exit, boost::json::object& out);
 boost::json::object to_json(const protocol::FileEntry& entry);
 // A sandbox.state event, as the text of its frame.
 std::string sandbox_state_event(const session::SandboxStateEvent& event);
+std::string net_flow_event(const session::NetFlowEvent& event);
 
 class WsLogFormat final : public session::LogFormat {
  public:

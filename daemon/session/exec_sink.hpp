@@ -29,6 +29,8 @@ class SandboxSink {
   // The exec.started or exec.exit entry of one of the sandbox's execs, as
   // its log holds it (a sink attached to that exec gets it there too).
   virtual void send_exec_event(const std::string& exec_id, SharedEntry entry) = 0;
+  // A new flow of the sandbox's guest and its verdict (net.flow).
+  virtual void send_net_flow(const NetFlowEvent& event) = 0;
 };
 
 }  // namespace sandboxd::session

@@ -1,5 +1,8 @@
 #include "daemon/session/sandbox.hpp"
 
+#include <boost/asio/post.hpp>
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace sandboxd::session {
@@ -47,8 +50,14 @@ void Sandbox::machine_arrived(Expected<vm::MachinePtr, std::string> machine, boo
   machine_ = std::move(*machine);
   from_pool_ = from_pool;
   boot_ms_ = machine_->boot_time().count() / 1000;
-  machine_->assign({settings_.id, settings_.owner, std::move(policy), nullptr});
   std::weak_ptr<Sandbox> self = weak_from_this();
+  // The network reports from inside its packet handling and must not be
+  // called back: the record is queued and handled on its own turn.
+  machine_->assign({settings_.id, settings_.owner, std::move(policy), [self, &io = io_](const net::FlowAudit& flow) {
+                      boost::asio::post(io, [self, flow] {
+                        if (auto s = self.lock()) s->on_flow(flow);
+                      });
+                    }});
   machine_->on_exit([self](const vm::MachineExit& exit) {
     if (auto s = self.lock()) s->on_machine_exit(exit);
   });
@@ -213,6 +222,25 @@ void Sandbox::subscribe(const std::shared_ptr<SandboxSink>& sink) {
 
 void Sandbox::unsubscribe(const SandboxSink* sink) {
   std::erase_if(subscribers_, [&](const auto& s) { return s.second == sink; });
+}
+
+void Sandbox::on_flow(const net::FlowAudit& flow) {
+  if (subscribers_.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  net_event_tokens_ = std::min(kNetEventBurst, net_event_tokens_ + std::chrono::duration<double>(now - net_event_refill_).count() *
+                                                                       kNetEventsPerSecond);
+  net_event_refill_ = now;
+  if (net_event_tokens_ < 1.0) {
+    ++net_events_unreported_;
+    return;
+  }
+  net_event_tokens_ -= 1.0;
+  NetFlowEvent event{id(), flow, net_events_unreported_};
+  net_events_unreported_ = 0;
+  auto subscribers = subscribers_;
+  for (auto& [weak, key] : subscribers) {
+    if (auto sink = weak.lock()) sink->send_net_flow(event);
+  }
 }
 
 void Sandbox::broadcast_state(const SandboxStateEvent& event) {

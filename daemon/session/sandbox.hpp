@@ -58,6 +58,10 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   using State = SandboxState;
   using Ready = std::function<void(Expected<std::shared_ptr<Sandbox>, Error>)>;
   static constexpr std::size_t kMaxRunningExecs = 64;
+  // net.flow events to subscribers: a guest that opens flows faster is
+  // reported in part, each event saying how many went unreported before it.
+  static constexpr double kNetEventsPerSecond = 100;
+  static constexpr double kNetEventBurst = 200;
 
   // A booting sandbox; its lifetime counts from now.
   Sandbox(boost::asio::io_context& io, SandboxSettings settings);
@@ -114,6 +118,8 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   void ended();
   void set_state(State state, const std::string& reason, const std::string& detail);
   void broadcast_state(const SandboxStateEvent& event);
+  // A flow its network reported: to the subscribers, within the rate bound.
+  void on_flow(const net::FlowAudit& flow);
   void fail_ready_waiters(const Error& error);
 
   boost::asio::io_context& io_;
@@ -134,6 +140,9 @@ class Sandbox : public std::enable_shared_from_this<Sandbox> {
   std::function<void(Sandbox&)> on_ended_;
   std::vector<Ready> ready_waiters_;
   std::vector<std::function<void()>> destroy_waiters_;
+  double net_event_tokens_ = kNetEventBurst;
+  std::chrono::steady_clock::time_point net_event_refill_ = std::chrono::steady_clock::now();
+  std::uint64_t net_events_unreported_ = 0;
 };
 
 }  // namespace sandboxd::session

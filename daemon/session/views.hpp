@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/net/egress/egress_policy.hpp"
+#include "daemon/net/egress/flow_audit.hpp"
 #include "daemon/session/exit_info.hpp"
 #include "daemon/session/requests.hpp"
 #include "protocol/enum_names.hpp"
@@ -93,6 +94,16 @@ struct SandboxStateEvent {
   std::string reason;
   // For crashed: QEMU's exit status, whether the OOM killer ran, the console tail.
   std::string detail;
+};
+
+// A new flow of the sandbox's guest and what its network policy made of it
+// (net/egress/flow_audit.hpp), for the sandbox's subscribers.
+struct NetFlowEvent {
+  std::string sandbox;
+  net::FlowAudit flow;
+  // Flows not reported since the last event, over the events' rate bound
+  // (Sandbox::kNetEventsPerSecond).
+  std::uint64_t unreported_before = 0;
 };
 
 }  // namespace sandboxd::session

@@ -17,6 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from sandboxd_harness.client import is_event  # noqa: E402
 from sandboxd_harness.daemon_case import DaemonTestCase  # noqa: E402
 from sandboxd_harness.host_peer import HostPeer  # noqa: E402
 
@@ -150,8 +151,21 @@ class RulesThroughTheDaemon(DaemonTestCase):
         self.addCleanup(self.client.call, "sandbox.destroy", sandbox=sid)
         self.assertEqual(created["egress"], "policy")
         self.assertEqual(created["network"]["rules"][0]["host"], "allowed.test")
+        self.client.call("sandbox.subscribe", sandbox=sid)
         self.assertEqual(self.fetch(sid, "allowed.test"), (0, "hello from the host\n"))
         self.assertNotEqual(self.fetch(sid, "denied.test")[0], 0)
+        self.assertNotEqual(self.fetch(sid, "192.0.2.10")[0], 0)
+        # Each new flow and its verdict reach the sandbox's subscribers.
+        def flow(**members):
+            return self.client.wait_inbox(
+                lambda f: is_event(f, "net.flow") and all(f.get(k) == v for k, v in members.items()), 120)
+        allowed = flow(sandbox=sid, name="allowed.test", verdict="allowed")
+        self.assertEqual(allowed["connected_to"], f"127.0.0.1:{self.peer.http_port}")
+        self.assertEqual(allowed["to"], f"10.0.2.100:{self.peer.http_port}")
+        self.assertEqual(allowed["protocol"], "tcp")
+        literal = flow(sandbox=sid, to=f"192.0.2.10:{self.peer.http_port}")
+        self.assertEqual((literal["verdict"], literal["name"], literal["connected_to"]), ("denied", None, None))
+        self.assertIn("denied by default", literal["reason"])
 
         # New rules apply to the next flow; the Sandbox object shows them.
         swapped = {"rules": [{"host": "denied.test", "verdict": "allow"}]}

@@ -43,6 +43,7 @@ class RecordingSink : public session::ExecSink, public session::SandboxSink {
   std::vector<session::SharedEntry> entries;
   std::vector<session::SandboxStateEvent> states;
   std::vector<std::string> exec_events;  // the messages of exec events from subscriptions
+  std::vector<session::NetFlowEvent> flows;
   unsigned stdin_rooms = 0;
 
   bool can_send() const override { return room; }
@@ -50,6 +51,7 @@ class RecordingSink : public session::ExecSink, public session::SandboxSink {
   void stdin_room() override { ++stdin_rooms; }
   void send_sandbox_state(const session::SandboxStateEvent& event) override { states.push_back(event); }
   void send_exec_event(const std::string&, session::SharedEntry entry) override { exec_events.push_back(entry->message); }
+  void send_net_flow(const session::NetFlowEvent& event) override { flows.push_back(event); }
 
   // The entries' messages that start with `prefix`.
   std::vector<std::string> lines(const std::string& prefix = "") const {

@@ -105,6 +105,7 @@ void Egress::report(FlowProtocol protocol, const FlowKey& key, const FlowPlan& p
   record.owner = a.owner;
   record.protocol = protocol;
   record.key = key;
+  record.name = plan.name;
   record.verdict = plan.allowed() ? FlowVerdict::kAllowed : FlowVerdict::kDenied;
   record.reason = plan.reason;
   switch (plan.kind) {

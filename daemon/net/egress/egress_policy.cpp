@@ -107,18 +107,20 @@ EgressDecision EgressPolicy::decide(const FlowKey& key, policy::Scheme scheme, s
     connect_to = alias->host_ip;
   } else {
     flow.host = name;
-    if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, std::string(why)};
+    if (auto why = never_reachable(key.remote_ip); !why.empty()) return {false, {}, std::string(why), std::string(name)};
     if (std::find(host_addresses_.begin(), host_addresses_.end(), key.remote_ip) != host_addresses_.end())
-      return {false, {}, "the host's own addresses are not reachable"};
+      return {false, {}, "the host's own addresses are not reachable", std::string(name)};
   }
   policy::Decision decision = policy::evaluate(rules_, flow);
+  std::string judged_by(flow.host);
   // Held flows (ask) and per-request decisions need the approval and HTTP
   // paths; until a flow can be held, it is refused rather than let through.
   if (decision.verdict == policy::Verdict::kAsk)
-    return {false, {}, decision.reason + "; approval cannot hold a flow yet: denied"};
-  if (!decision.allows()) return {false, {}, std::move(decision.reason)};
-  if (decision.per_request) return {false, {}, decision.reason + "; per-request rules need the HTTP path: denied"};
-  return {true, connect_to, std::move(decision.reason)};
+    return {false, {}, decision.reason + "; approval cannot hold a flow yet: denied", std::move(judged_by)};
+  if (!decision.allows()) return {false, {}, std::move(decision.reason), std::move(judged_by)};
+  if (decision.per_request)
+    return {false, {}, decision.reason + "; per-request rules need the HTTP path: denied", std::move(judged_by)};
+  return {true, connect_to, std::move(decision.reason), std::move(judged_by)};
 }
 
 bool EgressPolicy::answer_allowed(std::string_view name, Ipv4Address address) const {

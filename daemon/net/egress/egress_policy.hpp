@@ -56,6 +56,7 @@ struct EgressDecision {
   bool allowed = false;
   wire::Ipv4Address connect_to;  // when allowed: the host-side destination
   std::string reason;            // either way, why: for logs, counters and audit records
+  std::string name;              // the name the flow was judged by (an alias's, a pinned one), or empty
 };
 
 class EgressPolicy {

@@ -47,6 +47,9 @@ struct FlowAudit {
   std::string owner;
   FlowProtocol protocol = FlowProtocol::kTcp;
   FlowKey key;  // the guest's end and the address the guest asked for
+  // The name the flow was judged by: a host alias's, or the one the
+  // sandbox's DNS answered the address for; empty for an IP literal.
+  std::string name;
   FlowVerdict verdict = FlowVerdict::kDenied;
   std::string reason;  // why, in words: "host alias", "egress denied by policy", ...
   FlowDestination destination = FlowDestination::kNone;

@@ -11,8 +11,8 @@ FlowPlan plan_flow(const FlowKey& key, policy::Scheme scheme, const EgressPolicy
     return {FlowPlan::Kind::kRefuse, {}, "the gateway only serves DNS"};
   }
   EgressDecision decision = policy.decide(key, scheme, name);
-  if (!decision.allowed) return {FlowPlan::Kind::kRefuse, {}, std::move(decision.reason)};
-  return {FlowPlan::Kind::kConnect, decision.connect_to, std::move(decision.reason)};
+  if (!decision.allowed) return {FlowPlan::Kind::kRefuse, {}, std::move(decision.reason), std::move(decision.name)};
+  return {FlowPlan::Kind::kConnect, decision.connect_to, std::move(decision.reason), std::move(decision.name)};
 }
 
 }  // namespace sandboxd::net

@@ -27,6 +27,7 @@ struct FlowPlan {
   Kind kind = Kind::kRefuse;
   wire::Ipv4Address connect_to;  // kConnect: where, on the host; the port is the guest's
   std::string reason;            // for logs, counters and audit records
+  std::string name;              // the name the flow was judged by, or empty (flow_audit.hpp)
 
   bool allowed() const { return kind != Kind::kRefuse; }
 };

@@ -142,6 +142,7 @@ TEST_CASE("network: a flow opened after assign follows the new policy and is aud
   CHECK(allowed.key == FlowKey{pool.config.guest_ip, 42000, kAliasBase, pool.server_port()});
   CHECK(allowed.verdict == FlowVerdict::kAllowed);
   CHECK(allowed.reason == "\"host alias\" (rule 0) allows");
+  CHECK(allowed.name == "host.test");  // judged by the alias's name
   CHECK(allowed.destination == FlowDestination::kUpstream);
   CHECK(allowed.connected_to == FlowEndpoint{kLoopback, pool.server_port()});
   CHECK(allowed.time.time_since_epoch().count() > 0);
@@ -151,6 +152,7 @@ TEST_CASE("network: a flow opened after assign follows the new policy and is aud
   CHECK(denied.key.remote_ip == kPublic);
   CHECK(denied.verdict == FlowVerdict::kDenied);
   CHECK(denied.reason == "no rule matches tcp to 93.184.216.34 port 443; denied by default");
+  CHECK(denied.name.empty());  // an IP literal: no name
   CHECK(denied.destination == FlowDestination::kNone);
   CHECK(denied.to_text() == "tcp 10.0.2.15:42001 -> 93.184.216.34:443 denied (no rule matches tcp to 93.184.216.34 port 443; denied by default)");
 

@@ -168,6 +168,39 @@ TEST_CASE("sandbox: a failed boot ends it with boot_failed and the reason") {
   CHECK(subscriber->states[0].reason == "boot_failed");
 }
 
+TEST_CASE("sandbox: the flows its network reports reach its subscribers as net.flow, within a rate bound") {
+  SessionWorld w;
+  auto sandbox = w.ready_sandbox(w.settings("sb-9"));
+  REQUIRE(w.factory.ledger->assignments.size() == 1);
+  const auto& audit = w.factory.ledger->assignments[0].audit;
+  REQUIRE(audit);
+  net::FlowAudit flow;
+  flow.sandbox_id = "sb-9";
+  flow.key = net::FlowKey{net::wire::Ipv4Address{{10, 0, 2, 15}}, 40000, net::wire::Ipv4Address{{10, 0, 2, 100}}, 80};
+  flow.name = "allowed.test";
+  flow.verdict = net::FlowVerdict::kAllowed;
+  flow.reason = "rule 0 allows";
+  audit(flow);  // no subscriber yet: nothing to tell
+  auto sink = std::make_shared<RecordingSink>();
+  sandbox->subscribe(sink);
+  audit(flow);
+  REQUIRE(w.run([&] { return sink->flows.size() == 1; }));
+  CHECK(sink->flows[0].sandbox == "sb-9");
+  CHECK(sink->flows[0].flow.name == "allowed.test");
+  CHECK(sink->flows[0].flow.reason == "rule 0 allows");
+  CHECK(sink->flows[0].unreported_before == 0);
+  // A guest opening flows as fast as it can is reported in part.
+  for (int i = 0; i < 1000; ++i) audit(flow);
+  w.settle();
+  CHECK(sink->flows.size() > 100);
+  CHECK(sink->flows.size() < 1 + 300);
+  sandbox->unsubscribe(sink.get());
+  auto before = sink->flows.size();
+  audit(flow);
+  w.settle();
+  CHECK(sink->flows.size() == before);
+}
+
 TEST_CASE("sandbox: its machine is given the sandbox's identity and policy when it arrives") {
   SessionWorld w;
   auto settings = w.settings("sb-77");
