@@ -84,6 +84,21 @@ Expected<json::value, std::string> read_policy_file(const std::string& path) {
   return value;
 }
 
+// The request's "egress" (a mode) or "network" (a policy file's JSON);
+// false, with the reason on stderr, when the file cannot be used.
+bool add_network(json::object& req, const std::optional<std::string>& egress,
+                 const std::optional<std::string>& policy_file) {
+  if (egress) req["egress"] = *egress;
+  if (!policy_file) return true;
+  auto policy = read_policy_file(*policy_file);
+  if (!policy) {
+    std::cerr << "sandboxctl: --policy: " << policy.error() << "\n";
+    return false;
+  }
+  req["network"] = std::move(*policy);
+  return true;
+}
+
 // Sends `req`, whose answer holds a Sandbox object, and prints its id (or,
 // with --json, the object).
 int request_sandbox(const Target& target, json::object req) {
@@ -126,29 +141,13 @@ int create_command(const Target& target, const CreateOptions& options) {
   if (!env->empty()) req["env"] = std::move(*env);
   if (options.lifetime_s) req["lifetime_s"] = *options.lifetime_s;
   if (options.idle_timeout_s) req["idle_timeout_s"] = *options.idle_timeout_s;
-  if (options.egress) req["egress"] = *options.egress;
-  if (options.policy_file) {
-    auto policy = read_policy_file(*options.policy_file);
-    if (!policy) {
-      std::cerr << "sandboxctl: --policy: " << policy.error() << "\n";
-      return kExitUsage;
-    }
-    req["network"] = std::move(*policy);
-  }
+  if (!add_network(req, options.egress, options.policy_file)) return kExitUsage;
   return request_sandbox(target, std::move(req));
 }
 
 int set_network_command(const Target& target, const NetworkOptions& options) {
   json::object req{{"op", "sandbox.set_network"}, {"sandbox", options.sandbox}};
-  if (options.egress) req["egress"] = *options.egress;
-  if (options.policy_file) {
-    auto policy = read_policy_file(*options.policy_file);
-    if (!policy) {
-      std::cerr << "sandboxctl: --policy: " << policy.error() << "\n";
-      return kExitUsage;
-    }
-    req["network"] = std::move(*policy);
-  }
+  if (!add_network(req, options.egress, options.policy_file)) return kExitUsage;
   return request_sandbox(target, std::move(req));
 }
 
